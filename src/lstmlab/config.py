@@ -1,0 +1,202 @@
+"""Dataclass schemas for every config group, registered in Hydra's ConfigStore.
+
+The YAML files under ``conf/`` extend these schemas, so Hydra rejects a wrong type, an unknown
+key or an unknown choice while composing. What a type cannot say (ranges, combinations) is
+checked by :func:`validate` before any training or MLflow run starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+# The package is installed editable from its checkout; the store and Hydra's output folders
+# live at the checkout's root whatever the working directory, so every job of a sweep (and
+# every worker process) writes to the same place.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = PROJECT_ROOT / "conf"
+
+
+class Direction(Enum):
+    forward = "forward"
+    backward = "backward"
+    bidirectional = "bidirectional"
+
+
+class MergeMode(Enum):
+    concat = "concat"
+    sum = "sum"
+    mul = "mul"
+    ave = "ave"
+
+
+@dataclass
+class CumsumConfig:
+    name: str = "cumsum"
+    timesteps: int = 10
+    # The label flips to 1 at the first step whose running sum reaches threshold * timesteps.
+    threshold: float = 0.25
+    samples: int = 50_000
+
+
+@dataclass
+class EchoConfig:
+    name: str = "echo"
+    length: int = 50
+    n_features: int = 100
+    out_index: int = 2
+    samples: int = 10_000
+
+
+@dataclass
+class ModelConfig:
+    units: int = 20
+    direction: Direction = Direction.forward
+    # Only meaningful for a bidirectional model; null there means Keras' default, concat.
+    merge_mode: MergeMode | None = None
+    learning_rate: float = 0.001
+    # Keras' go_backwards returns outputs in reversed time order; true re-reverses them so
+    # output t belongs to input t (false reproduces the tutorials' misaligned model).
+    align_backward: bool = True
+
+
+@dataclass
+class OnlineConfig:
+    name: str = "online"
+    # One optimizer step per freshly generated sequence (batch 1), as the tutorials' "epochs".
+    epochs: int = 1000
+    # Steps run per compiled call; metrics are logged and NaNs checked between calls.
+    chunk: int = 1000
+    # false: one plain Keras train_on_batch call per step (slow; for debugging and comparison).
+    fast: bool = True
+
+
+@dataclass
+class BulkConfig:
+    name: str = "bulk"
+    epochs: int = 1
+    batch_size: int = 10
+    chunk: int = 1000
+    fast: bool = True
+
+
+@dataclass
+class EvalConfig:
+    samples: int = 1000
+    # How many evaluation sequences to print as y vs yhat.
+    show: int = 5
+
+
+@dataclass
+class TrackingConfig:
+    uri: str = "sqlite:///${lstmlab_root:}/mlflow.db"
+    experiment: str = "lstmlab"
+    log_model: bool = True
+
+
+@dataclass
+class Config:
+    # Any: the group's schema (CumsumConfig or EchoConfig, OnlineConfig or BulkConfig) comes
+    # with the chosen option and stays typed and closed.
+    dataset: Any = MISSING
+    model: ModelConfig = MISSING
+    schedule: Any = MISSING
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    tracking: TrackingConfig = MISSING
+    seed: int = 0
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message is one line naming key, value and rule."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        shown = value.value if isinstance(value, Enum) else value
+        super().__init__(f"{key}={shown}: {allowed}")
+        self.key = key
+
+
+def register_configs() -> None:
+    if not OmegaConf.has_resolver("lstmlab_root"):
+        OmegaConf.register_new_resolver("lstmlab_root", lambda: str(PROJECT_ROOT))
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    cs.store(group="dataset", name="cumsum_schema", node=CumsumConfig)
+    cs.store(group="dataset", name="echo_schema", node=EchoConfig)
+    cs.store(group="model", name="model_schema", node=ModelConfig)
+    cs.store(group="schedule", name="online_schema", node=OnlineConfig)
+    cs.store(group="schedule", name="bulk_schema", node=BulkConfig)
+    cs.store(group="tracking", name="tracking_schema", node=TrackingConfig)
+
+
+def _positive(key: str, value: int) -> None:
+    if value < 1:
+        raise ConfigError(key, value, "must be a positive integer")
+
+
+def validate(cfg: Config) -> None:
+    """Raise ConfigError for the first value that is in range for its type but cannot work."""
+    data = cfg.dataset
+    if isinstance(data, CumsumConfig):
+        _positive("dataset.timesteps", data.timesteps)
+        if not 0.0 < data.threshold <= 1.0:
+            raise ConfigError("dataset.threshold", data.threshold, "must be in (0, 1]")
+    else:
+        _positive("dataset.length", data.length)
+        if data.n_features < 2:
+            raise ConfigError("dataset.n_features", data.n_features, "must be at least 2")
+        if not 0 <= data.out_index < data.length:
+            raise ConfigError(
+                "dataset.out_index",
+                data.out_index,
+                f"must be an index into the sequence, 0 to {data.length - 1} (dataset.length - 1)",
+            )
+    _positive("dataset.samples", data.samples)
+
+    model = cfg.model
+    _positive("model.units", model.units)
+    if not model.learning_rate > 0:
+        raise ConfigError("model.learning_rate", model.learning_rate, "must be > 0")
+    if model.merge_mode is not None and model.direction is not Direction.bidirectional:
+        raise ConfigError(
+            "model.merge_mode",
+            model.merge_mode,
+            f"only applies to model.direction=bidirectional (here {model.direction.value}); "
+            "set model.merge_mode=null",
+        )
+
+    sched = cfg.schedule
+    _positive("schedule.epochs", sched.epochs)
+    _positive("schedule.chunk", sched.chunk)
+    if isinstance(sched, BulkConfig):
+        _positive("schedule.batch_size", sched.batch_size)
+        if sched.batch_size > data.samples:
+            raise ConfigError(
+                "schedule.batch_size",
+                sched.batch_size,
+                f"must be at most dataset.samples ({data.samples})",
+            )
+    _positive("eval.samples", cfg.eval.samples)
+    if cfg.eval.show < 0:
+        raise ConfigError("eval.show", cfg.eval.show, "must be 0 or more")
+    if cfg.seed < 0:
+        raise ConfigError("seed", cfg.seed, "must be 0 or more")
+
+
+def to_settings(cfg: DictConfig) -> Config:
+    """The composed config as validated dataclass instances (enums as Enum members)."""
+    settings = OmegaConf.to_object(cfg)
+    assert isinstance(settings, Config)
+    validate(settings)
+    return settings
+
+
+def merge_mode_of(model: ModelConfig) -> MergeMode | None:
+    """The merge mode a bidirectional model uses: Keras' default (concat) when unset."""
+    if model.direction is not Direction.bidirectional:
+        return None
+    return model.merge_mode or MergeMode.concat

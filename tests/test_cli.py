@@ -1,0 +1,186 @@
+"""Whole runs: in-process at tiny sizes, and through the CLI in a subprocess (slow)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from conftest import runs_of
+from mlflow.tracking import MlflowClient
+
+from lstmlab.cli import run, run_name
+from lstmlab.config import to_settings
+
+TINY = ["eval.samples=50", "eval.show=2", "model.units=4"]
+
+
+def _run(compose_cfg, store, *overrides, name="t"):
+    cfg = compose_cfg(f"tracking.uri={store}", *TINY, *overrides)
+    return run(cfg, to_settings(cfg), name, {"lstmlab.preset": "none"})
+
+
+def test_online_run_is_logged_and_read_back(compose_cfg, store, capsys):
+    outcome = _run(compose_cfg, store, "schedule.epochs=30", "schedule.chunk=16")
+    client = MlflowClient(store)
+    r = client.get_run(outcome.run_id)
+    assert r.info.status == "FINISHED"
+    # Params: the flattened resolved config.
+    assert r.data.params["model.units"] == "4"
+    assert r.data.params["model.direction"] == "bidirectional"
+    assert r.data.params["schedule.epochs"] == "30"
+    assert r.data.params["tracking.uri"] == store
+    history = client.get_metric_history(outcome.run_id, "train_loss")
+    assert sorted(m.step for m in history) == list(range(30))
+    assert len(client.get_metric_history(outcome.run_id, "train_acc")) == 30
+    for key in ("eval_loss", "eval_acc", "eval_seq_acc"):
+        assert r.data.metrics[key] == pytest.approx(outcome.metrics[key])
+    assert 0.0 <= r.data.metrics["eval_seq_acc"] <= r.data.metrics["eval_acc"] <= 1.0
+    paths = {a.path for a in client.list_artifacts(outcome.run_id)}
+    assert {"config.yaml", "loss_curve.png", "model"} <= paths
+    model_file = client.download_artifacts(outcome.run_id, "model/model.keras")
+    model = keras.saving.load_model(model_file)
+    assert model.predict(np.zeros((1, 10, 1), np.float32), verbose=0).shape == (1, 10, 1)
+    png = Path(client.download_artifacts(outcome.run_id, "loss_curve.png")).read_bytes()
+    assert png.startswith(b"\x89PNG")
+    out = capsys.readouterr().out
+    assert "yhat=" in out and outcome.run_id in out
+
+
+def test_bulk_run_logs_one_loss_per_batch(compose_cfg, store):
+    outcome = _run(
+        compose_cfg,
+        store,
+        "schedule=bulk",
+        "dataset.samples=60",
+        "schedule.batch_size=8",
+        "schedule.epochs=2",
+    )
+    history = MlflowClient(store).get_metric_history(outcome.run_id, "train_loss")
+    assert len(history) == 2 * 8  # 7 full batches and one of 4, twice
+
+
+def test_echo_run(compose_cfg, store):
+    outcome = _run(
+        compose_cfg,
+        store,
+        "experiment=echo",
+        "dataset.length=8",
+        "dataset.n_features=6",
+        "schedule.epochs=20",
+        "tracking.log_model=false",
+    )
+    r = MlflowClient(store).get_run(outcome.run_id)
+    assert r.info.status == "FINISHED"
+    # One label per sequence: whole-sequence accuracy is the accuracy.
+    assert r.data.metrics["eval_seq_acc"] == r.data.metrics["eval_acc"]
+    assert "model" not in {a.path for a in MlflowClient(store).list_artifacts(outcome.run_id)}
+
+
+def test_same_config_and_seed_give_the_same_run(compose_cfg, store):
+    args = ("schedule.epochs=40", "seed=7", "tracking.log_model=false")
+    a, b = _run(compose_cfg, store, *args), _run(compose_cfg, store, *args)
+    c = _run(compose_cfg, store, "schedule.epochs=40", "seed=8", "tracking.log_model=false")
+    client = MlflowClient(store)
+
+    def losses(run_id):
+        return [
+            m.value
+            for m in sorted(client.get_metric_history(run_id, "train_loss"), key=lambda m: m.step)
+        ]
+
+    assert a.metrics == b.metrics
+    assert losses(a.run_id) == losses(b.run_id)
+    assert losses(a.run_id) != losses(c.run_id)
+
+
+def test_run_names_say_what_varies():
+    assert run_name(["experiment=x", "model.merge_mode=sum", "seed=3"], "x") == (
+        "merge_mode=sum seed=3"
+    )
+    assert run_name(["experiment=echo", "tracking.uri=sqlite:///a"], "echo") == "echo"
+    assert run_name([], None) == "default"
+
+
+# --- through the CLI, in subprocesses -------------------------------------------------------
+
+
+def _cli(tmp_path: Path, *args: str, module: bool = False) -> subprocess.CompletedProcess:
+    cmd = (
+        [sys.executable, "-m", "lstmlab"]
+        if module
+        else [str(Path(sys.executable).parent / "lstmlab")]
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    hydra_dirs = [f"hydra.run.dir={tmp_path}/out", f"hydra.sweep.dir={tmp_path}/multirun"]
+    return subprocess.run(
+        [*cmd, *args, *hydra_dirs], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+@pytest.mark.slow
+def test_merge_mode_sweep_through_the_cli(tmp_path, store):
+    proc = _cli(
+        tmp_path,
+        "experiment=compare_merge_modes",
+        f"tracking.uri={store}",
+        "tracking.experiment=sweep",
+        "schedule.epochs=20",
+        *TINY,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = runs_of(store, "sweep")
+    assert len(runs) == 4
+    assert {r.data.params["model.merge_mode"] for r in runs} == {"concat", "sum", "mul", "ave"}
+    assert {r.info.run_name for r in runs} == {
+        f"merge_mode={m}" for m in ("concat", "sum", "mul", "ave")
+    }
+    client = MlflowClient(store)
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        assert r.data.tags["lstmlab.preset"] == "compare_merge_modes"
+        assert len(client.get_metric_history(r.info.run_id, "train_loss")) == 20
+        # Hydra's own record of the job is kept with the run.
+        assert {a.path for a in client.list_artifacts(r.info.run_id, "hydra")} >= {
+            "hydra/config.yaml",
+            "hydra/overrides.yaml",
+        }
+    assert len(list((tmp_path / "multirun").iterdir())) >= 4  # sweeps write under multirun/
+
+
+@pytest.mark.slow
+def test_single_run_through_python_dash_m(tmp_path, store):
+    proc = _cli(tmp_path, "schedule.epochs=10", f"tracking.uri={store}", *TINY, module=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "FINISHED" in proc.stdout and "eval_acc=" in proc.stdout
+    runs = runs_of(store, "lstmlab")
+    assert [r.info.status for r in runs] == ["FINISHED"]
+    assert (tmp_path / "out" / ".hydra" / "config.yaml").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("model.units=0", "model.units=0: must be a positive integer"),
+        ("dataset.threshold=2", "dataset.threshold=2.0: must be in (0, 1]"),
+        ("model.units=abc", "model.units"),
+        ("model.direction=up", "model.direction"),
+    ],
+)
+def test_bad_config_exits_nonzero_with_one_line_and_no_run(tmp_path, store, override, expected):
+    proc = _cli(tmp_path, override, f"tracking.uri={store}")
+    assert proc.returncode != 0
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # Nothing was started: the store was never even created.
+    assert not Path(store.removeprefix("sqlite:///")).exists()
+
+
+def test_in_a_sweep_only_swept_keys_name_the_run():
+    overrides = ["experiment=x", "model.merge_mode=sum", "schedule.epochs=20", "seed=3"]
+    assert run_name(overrides, "x", {"model.merge_mode", "seed"}) == "merge_mode=sum seed=3"

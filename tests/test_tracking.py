@@ -1,0 +1,71 @@
+"""The MLflow run lifecycle and batched logging, against a real sqlite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from lstmlab.tracking import Tracker, flatten
+
+
+def test_flatten_gives_dotted_keys():
+    tree = {"model": {"units": 20, "direction": "forward"}, "seed": 0, "a": {"b": {"c": None}}}
+    assert flatten(tree) == {
+        "model.units": 20,
+        "model.direction": "forward",
+        "seed": 0,
+        "a.b.c": None,
+    }
+
+
+def test_finished_run_with_params_history_and_artifacts(store):
+    tracker = Tracker(store, "exp")
+    losses = np.linspace(1.0, 0.0, 2500)
+    with tracker.run("r", {"lstmlab.preset": "p"}) as log:
+        log.params({f"k{i}": i for i in range(150)})  # more than one params batch
+        log.history("train_loss", losses[:1200])
+        log.history("train_loss", losses[1200:], first_step=1200)  # more than one batch
+        log.metrics({"eval_acc": 0.5})
+        log.text("hello", "note.txt")
+    client = MlflowClient(store)
+    run = client.get_run(log.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "r" and run.data.tags["lstmlab.preset"] == "p"
+    assert len(run.data.params) == 150 and run.data.params["k149"] == "149"
+    history = client.get_metric_history(log.run_id, "train_loss")
+    assert sorted(m.step for m in history) == list(range(2500))
+    np.testing.assert_allclose([m.value for m in sorted(history, key=lambda m: m.step)], losses)
+    assert [a.path for a in client.list_artifacts(log.run_id)] == ["note.txt"]
+    # A second tracker finds the same experiment instead of failing to create it.
+    assert Tracker(store, "exp").experiment_id == tracker.experiment_id
+
+
+def test_an_exception_ends_the_run_failed_with_its_traceback(store):
+    tracker = Tracker(store, "exp")
+    with pytest.raises(ValueError), tracker.run("bad") as log:
+        log.history("train_loss", [1.0, 2.0])
+        raise ValueError("boom")
+    client = MlflowClient(store)
+    run = client.get_run(log.run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["lstmlab.error"] == "ValueError: boom"
+    assert len(client.get_metric_history(log.run_id, "train_loss")) == 2
+    traceback_text = client.download_artifacts(log.run_id, "error.txt")
+    assert "raise ValueError" in Path(traceback_text).read_text()
+
+
+def test_an_interrupt_ends_the_run_killed(store):
+    tracker = Tracker(store, "exp")
+    with pytest.raises(KeyboardInterrupt), tracker.run("stopped") as log:
+        raise KeyboardInterrupt
+    assert MlflowClient(store).get_run(log.run_id).info.status == "KILLED"
+
+
+def test_ui_url_points_at_the_run(store):
+    tracker = Tracker(store, "exp")
+    assert tracker.ui_url("abc") == (
+        f"http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs/abc"
+    )
