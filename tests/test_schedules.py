@@ -30,18 +30,19 @@ def _assert_same_weights(a: keras.Model, b: keras.Model, atol: float = 1e-5) -> 
 
 
 @pytest.mark.parametrize(
-    ("direction", "merge"),
+    ("direction", "merge", "jit"),
     [
-        (Direction.forward, None),
-        (Direction.backward, None),
-        (Direction.bidirectional, MergeMode.mul),
+        (Direction.forward, None, True),
+        (Direction.backward, None, True),
+        (Direction.bidirectional, MergeMode.mul, True),
+        (Direction.bidirectional, None, False),  # the graph loop, without XLA
     ],
 )
-def test_online_fast_loop_matches_plain_train_on_batch(direction, merge):
+def test_online_fast_loop_matches_plain_train_on_batch(direction, merge, jit):
     problem = Cumsum(10, 0.25)
     fast, plain = _twins(ModelConfig(units=8, direction=direction, merge_mode=merge), problem)
     # 50 steps in chunks of 20: the last chunk is padded, which must not change the math.
-    cfg = OnlineConfig(epochs=50, chunk=20, fast=True)
+    cfg = OnlineConfig(epochs=50, chunk=20, fast=True, jit=jit)
     t_fast = train(fast, problem, cfg, 0, np.random.default_rng(5))
     t_plain = train(plain, problem, replace(cfg, fast=False), 0, np.random.default_rng(5))
     assert t_fast.steps == t_plain.steps == 50

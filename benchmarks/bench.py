@@ -1,0 +1,236 @@
+"""Side-by-side benchmark: the tutorials' plain Keras code vs lstmlab on the same work.
+
+Every case runs in a fresh subprocess (so each pays its own TensorFlow import and its peak
+memory is its own, read from wait4's rusage). lstmlab runs through its real CLI into a
+throwaway sqlite store, and its figures are read back from what it logged to MLflow.
+
+    make bench                       # all cases, table to stdout and benchmarks/results/
+    .venv/bin/python benchmarks/bench.py --cases online-bilstm bulk
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Case:
+    key: str
+    title: str
+    plain: list[str]
+    lstmlab: list[str]
+    # Sweeps are compared on wall time of the whole command, single runs on training time.
+    sweep: bool = False
+
+
+CASES = [
+    Case(
+        "online-bilstm",
+        "online BiLSTM(20), 1000 epochs",
+        ["online", "--bidirectional", "--epochs", "1000"],
+        ["experiment=seed_online_bilstm"],
+    ),
+    Case(
+        "online-lstm",
+        "online LSTM(20), 1000 epochs",
+        ["online", "--epochs", "1000"],
+        ["experiment=seed_online_lstm"],
+    ),
+    Case(
+        "bulk",
+        "bulk BiLSTM(50), 50 000 samples, batch 10",
+        ["bulk", "--units", "50", "--eval-samples", "10000"],
+        ["experiment=seed_bulk_bilstm", "eval.samples=10000"],
+    ),
+    Case(
+        "bulk-graph",
+        "bulk, as above, schedule.jit=false",
+        ["bulk", "--units", "50", "--eval-samples", "10000"],
+        ["experiment=seed_bulk_bilstm", "eval.samples=10000", "schedule.jit=false"],
+    ),
+    Case(
+        "merge-modes",
+        "compare_merge_modes sweep, 4 x 250 epochs",
+        ["merge-modes", "--epochs", "250"],
+        ["experiment=compare_merge_modes"],
+        sweep=True,
+    ),
+]
+
+
+@dataclass
+class Measure:
+    wall: float
+    peak_mib: float
+    train_seconds: float
+    steps: int
+    eval_acc: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.train_seconds
+
+
+def _run(cmd: list[str]) -> tuple[str, float, float]:
+    """stdout, wall seconds and peak RSS (MiB) of one child process."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, text=True, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stderr = proc.stderr.read()
+        out.seek(0)
+        stdout = out.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark step failed: {' '.join(cmd)}\n{stderr[-3000:]}")
+    return stdout, wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def plain(case: Case) -> Measure:
+    stdout, wall, peak = _run([sys.executable, str(HERE / "plain_keras.py"), *case.plain])
+    result = json.loads(stdout.strip().splitlines()[-1])
+    return Measure(wall, peak, result["train_seconds"], result["steps"], result["eval_acc"])
+
+
+def lstmlab(case: Case, workdir: Path) -> Measure:
+    from mlflow.tracking import MlflowClient
+
+    store = f"sqlite:///{workdir / 'bench.db'}"
+    experiment = f"bench-{case.key}"
+    _, wall, peak = _run(
+        [
+            str(BIN / "lstmlab"),
+            *case.lstmlab,
+            f"tracking.uri={store}",
+            f"tracking.experiment={experiment}",
+            f"hydra.run.dir={workdir}/{case.key}",
+            f"hydra.sweep.dir={workdir}/{case.key}",
+        ]
+    )
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    metrics = [r.data.metrics for r in runs]
+    steps = sum(len(client.get_metric_history(r.info.run_id, "train_loss")) for r in runs)
+    return Measure(
+        wall,
+        peak,
+        sum(m["time_train_s"] for m in metrics),
+        steps,
+        float(np.mean([m["eval_acc"] for m in metrics])),
+        {
+            "runs": len(runs),
+            "compile_s": max(m["time_compile_s"] for m in metrics),
+            "overhead_s": max(m["time_overhead_s"] for m in metrics),
+        },
+    )
+
+
+def data_seconds() -> float:
+    """Best of 5: 50 000 cumsum sequences of 10 steps from lstmlab's generator."""
+    from lstmlab.problems import cumsum_sequences
+
+    rng = np.random.default_rng(0)
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        cumsum_sequences(rng, 50_000, 10, 0.25)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def table(rows: list[tuple[Case, Measure, Measure]], data_s: float) -> str:
+    lines = [
+        "| case | impl | train s | steps/s | speed-up | eval_acc | wall s | peak MiB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for case, p, lab in rows:
+        if case.sweep:
+            speedup = f"{p.wall / lab.wall:.1f}x wall"
+        else:
+            speedup = f"{lab.steps_per_s / p.steps_per_s:.0f}x"
+        for name, m, s in (("plain Keras", p, ""), ("lstmlab", lab, speedup)):
+            lines.append(
+                f"| {case.title} | {name} | {m.train_seconds:.2f} | {m.steps_per_s:,.0f} | {s} | "
+                f"{m.eval_acc:.4f} | {m.wall:.1f} | {m.peak_mib:.0f} |"
+            )
+    notes = [
+        "",
+        "lstmlab's train s excludes XLA compilation; wall s is the whole command (TensorFlow",
+        "import, compilation, MLflow logging and model saving included).",
+        "lstmlab's XLA compilation and own overhead (max over a case's runs):",
+        *(
+            f"- {c.key}: compile {lab.extra['compile_s']:.1f}s, "
+            f"overhead {lab.extra['overhead_s']:.2f}s, {lab.extra['runs']} run(s)"
+            for c, _, lab in rows
+        ),
+        f"data: 50 000 cumsum sequences of 10 steps in {data_s * 1000:.1f} ms",
+    ]
+    return "\n".join(lines + notes)
+
+
+def goals(rows: list[tuple[Case, Measure, Measure]]) -> list[str]:
+    found = {c.key: (p, lab) for c, p, lab in rows}
+    checks = []
+    if "online-bilstm" in found:
+        p, lab = found["online-bilstm"]
+        r = lab.steps_per_s / p.steps_per_s
+        checks.append(("online BiLSTM(20) steps/s >= 300x plain", r >= 300, f"{r:.0f}x"))
+    if "bulk" in found:
+        p, lab = found["bulk"]
+        r = p.train_seconds / lab.train_seconds
+        d = (lab.eval_acc - p.eval_acc) * 100
+        checks.append(("bulk training >= 4x faster", r >= 4, f"{r:.1f}x"))
+        # Two runs of a random process (plain Keras draws unseeded sequences): only a drop
+        # would mean the fast path learns worse.
+        checks.append(("bulk eval_acc not more than 0.3 points lower", d >= -0.3,
+                       f"{d:+.2f} points"))  # fmt: skip
+        checks.append(
+            ("bulk peak memory <= plain", lab.peak_mib <= p.peak_mib,
+             f"{lab.peak_mib:.0f} vs {p.peak_mib:.0f} MiB"),
+        )  # fmt: skip
+    if "merge-modes" in found:
+        _, lab = found["merge-modes"]
+        checks.append(("compare_merge_modes wall <= 20 s", lab.wall <= 20, f"{lab.wall:.1f} s"))
+    return [f"{'PASS' if ok else 'MISS'}  {name}: {got}" for name, ok, got in checks]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="*", choices=[c.key for c in CASES])
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.md")
+    args = parser.parse_args()
+    cases = [c for c in CASES if not args.cases or c.key in args.cases]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in cases:
+            print(f"... {case.title}: plain Keras", file=sys.stderr, flush=True)
+            p = plain(case)
+            print(f"... {case.title}: lstmlab", file=sys.stderr, flush=True)
+            rows.append((case, p, lstmlab(case, Path(tmp))))
+    report = table(rows, data_seconds()) + "\n\n" + "\n".join(goals(rows))
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    header = f"Measured {stamp} on {os.cpu_count()} CPUs with `make bench`.\n\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(header + report + "\n")
+    print(report)
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
