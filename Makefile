@@ -6,8 +6,16 @@ STAMP  := $(VENV)/.installed
 # Extra arguments for lstmlab, e.g. make run ARGS="seed=3 model.units=50"
 ARGS   ?=
 UI_PORT ?= 5000
+# Preset targets: SEEDS=5 repeats every configuration over seeds 0..4 (as one sweep);
+# LAUNCHER=joblib runs a sweep's jobs in parallel local processes, LAUNCHER=basic one by one.
+SEEDS    ?= 1
+LAUNCHER ?= joblib
+SWEEP    := 'seed=range(0,$(SEEDS))' hydra/launcher=$(LAUNCHER)
+# Single-run presets become a sweep only when asked for more than one seed.
+MAYBE_SWEEP = $(if $(filter-out 1,$(SEEDS)),-m $(SWEEP))
+REPORT_ARGS ?= --smooth 10
 
-.PHONY: install run test test-fast lint ui clean clean-store bench \
+.PHONY: install run test test-fast lint ui clean clean-store bench report \
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
         compare-merge-modes echo
 
@@ -38,26 +46,33 @@ ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 seed-bulk-bilstm: install
-	$(BIN)/lstmlab experiment=seed_bulk_bilstm $(ARGS)
+	$(BIN)/lstmlab experiment=seed_bulk_bilstm $(MAYBE_SWEEP) $(ARGS)
 
 seed-online-lstm: install
-	$(BIN)/lstmlab experiment=seed_online_lstm $(ARGS)
+	$(BIN)/lstmlab experiment=seed_online_lstm $(MAYBE_SWEEP) $(ARGS)
 
 seed-online-bilstm: install
-	$(BIN)/lstmlab experiment=seed_online_bilstm $(ARGS)
-
-compare-directions: install
-	$(BIN)/lstmlab experiment=compare_directions $(ARGS)
-
-compare-merge-modes: install
-	$(BIN)/lstmlab experiment=compare_merge_modes $(ARGS)
+	$(BIN)/lstmlab experiment=seed_online_bilstm $(MAYBE_SWEEP) $(ARGS)
 
 echo: install
-	$(BIN)/lstmlab experiment=echo $(ARGS)
+	$(BIN)/lstmlab experiment=echo $(MAYBE_SWEEP) $(ARGS)
+
+# The comparison sweeps, then their report (figure with 95% bands, CSVs, table).
+compare-directions: install
+	$(BIN)/lstmlab experiment=compare_directions $(SWEEP) $(ARGS)
+	$(BIN)/lstmlab-report --preset compare_directions $(REPORT_ARGS)
+
+compare-merge-modes: install
+	$(BIN)/lstmlab experiment=compare_merge_modes $(SWEEP) $(ARGS)
+	$(BIN)/lstmlab-report --preset compare_merge_modes $(REPORT_ARGS)
+
+# The report of the latest sweep (REPORT_ARGS="--sweep <parent run id>" for another).
+report: install
+	$(BIN)/lstmlab-report $(REPORT_ARGS)
 
 # Run outputs and caches; the MLflow store (mlflow.db, mlartifacts/) is kept: `make clean-store`.
 clean:
-	rm -rf outputs multirun/*/ .pytest_cache .ruff_cache build dist src/*.egg-info
+	rm -rf outputs multirun/*/ reports .pytest_cache .ruff_cache build dist src/*.egg-info
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +
 
 clean-store:

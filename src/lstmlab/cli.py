@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -17,9 +18,13 @@ from lstmlab.config import CONF_DIR, Config, ConfigError, register_configs, to_s
 
 register_configs()
 
-# When the previous job ended (or this module was imported): the time from there to a job's
-# start is Hydra's composition and job set-up, counted in lstmlab's own overhead.
-_last_job_end = time.perf_counter()
+# TensorFlow's C++ start-up INFO lines, once per process and per parallel worker, drown the
+# runs' output; TF_CPP_MIN_LOG_LEVEL=0 brings them back.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# A single run's composition happens between this import (the console script's first) and
+# main(); it counts as lstmlab's own overhead. Jobs of a sweep count from main() on.
+_IMPORTED = time.perf_counter()
 
 # Overrides that say where a run is logged, not what it is: left out of run names.
 _NOT_IN_NAME = ("experiment", "tracking.", "hydra.", "eval.show")
@@ -60,12 +65,24 @@ def swept_keys(hc: DictConfig) -> set[str]:
     return keys
 
 
-def seed_everything(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """Seed Python, numpy and TensorFlow (weights, dropout) and make TF ops deterministic;
-    return independent generators for the training and the evaluation sequences."""
+def prepare_tensorflow(seed: int, threads: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Fresh Keras state, thread caps, seeds for Python, numpy and TensorFlow (weights),
+    deterministic TF ops; returns independent generators for training and evaluation data."""
     import keras
     import tensorflow as tf
 
+    # A process may run many jobs (the basic launcher, reused joblib workers): start each
+    # from a clean Keras graph and name scope.
+    keras.backend.clear_session()
+    # Each job builds its own compiled loop; TF would warn about "retracing" from the second
+    # job of a process on.
+    tf.get_logger().setLevel("ERROR")
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            pass  # TF is already running in this worker, with the caps of its first job
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     train_seq, eval_seq = np.random.SeedSequence(seed).spawn(2)
@@ -79,6 +96,7 @@ def run(
     tags: dict[str, str] | None = None,
     hydra_dir: Path | None = None,
     setup_seconds: float = 0.0,
+    threads: int = 0,
 ) -> Outcome:
     """Train and evaluate one configuration, logged as one MLflow run. setup_seconds: time
     spent before the call (composition), counted in the logged overhead."""
@@ -95,12 +113,12 @@ def run(
     problem = make_problem(settings.dataset)
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    with tracker.run(name, tags) as log:
+    with tracker.run(name, tags, settings.tracking.parent_run_id) as log:
         log.params(flatten(resolved))
         log.text(OmegaConf.to_yaml(resolved), "config.yaml")
         if hydra_dir is not None and hydra_dir.is_dir():
             log.directory(hydra_dir, "hydra")
-        train_rng, eval_rng = seed_everything(settings.seed)
+        train_rng, eval_rng = prepare_tensorflow(settings.seed, threads)
         model = build_model(settings.model, problem)
         steps = planned_steps(settings.schedule, settings.dataset.samples)
         print(f"training {model.name} on {problem.name}: {steps} steps ({settings.schedule.name})")
@@ -145,18 +163,34 @@ def run(
     return Outcome(log.run_id, metrics)
 
 
-def _job_context() -> tuple[str, dict[str, str], Path]:
+@dataclass
+class Job:
+    """What Hydra tells a job about itself."""
+
+    name: str
+    tags: dict[str, str]
+    hydra_dir: Path
+    threads: int
+    in_sweep: bool
+
+
+def _job(settings: Config) -> Job:
     hc = HydraConfig.get()
     preset = hc.runtime.choices.get("experiment")
     preset = None if preset in (None, "null") else preset
     tags = {"lstmlab.preset": preset or "none"}
+    in_sweep = hc.mode is not None and hc.mode.name == "MULTIRUN"
     varying = None
-    if hc.mode is not None and hc.mode.name == "MULTIRUN":
-        tags["lstmlab.sweep"] = hc.sweep.dir
+    if in_sweep:
         tags["lstmlab.job"] = str(hc.job.num)
         varying = swept_keys(hc)
+    threads = settings.threads
+    if not threads and "joblib" in str(hc.launcher.get("_target_", "")):
+        # Parallel workers share the cores instead of each spinning up a pool of all of them.
+        workers = hc.launcher.n_jobs if hc.launcher.n_jobs > 0 else os.cpu_count() or 1
+        threads = max(1, (os.cpu_count() or 1) // workers)
     name = run_name(list(hc.overrides.task), preset, varying)
-    return name, tags, Path(hc.runtime.output_dir) / ".hydra"
+    return Job(name, tags, Path(hc.runtime.output_dir) / ".hydra", threads, in_sweep)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -166,10 +200,15 @@ def main(cfg: DictConfig) -> float:
     except (ConfigError, OmegaConfBaseException) as exc:
         print(f"lstmlab: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
-    global _last_job_end
-    setup = time.perf_counter() - _last_job_end
-    name, tags, hydra_dir = _job_context()
+    job = _job(settings)
+    setup = 0.0 if job.in_sweep else time.perf_counter() - _IMPORTED
     try:
-        return run(cfg, settings, name, tags, hydra_dir, setup).metrics["eval_loss"]
-    finally:
-        _last_job_end = time.perf_counter()
+        outcome = run(cfg, settings, job.name, job.tags, job.hydra_dir, setup, job.threads)
+        return outcome.metrics["eval_loss"]
+    except Exception as exc:
+        if not job.in_sweep:
+            raise
+        # The run is already FAILED in MLflow with its traceback; the sweep goes on, and the
+        # parent run lists this job among the failed ones.
+        print(f"lstmlab: job {job.name!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return float("nan")

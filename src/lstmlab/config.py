@@ -102,6 +102,8 @@ class TrackingConfig:
     uri: str = "sqlite:///${lstmlab_root:}/mlflow.db"
     experiment: str = "lstmlab"
     log_model: bool = True
+    # Set by the sweep callback for every job of a multirun: the MLflow run that groups them.
+    parent_run_id: str | None = None
 
 
 @dataclass
@@ -114,6 +116,9 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     tracking: TrackingConfig = MISSING
     seed: int = 0
+    # TensorFlow's intra- and inter-op threads; 0: all cores, or shared out between the
+    # parallel workers of the joblib launcher.
+    threads: int = 0
 
 
 class ConfigError(ValueError):
@@ -190,6 +195,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("eval.show", cfg.eval.show, "must be 0 or more")
     if cfg.seed < 0:
         raise ConfigError("seed", cfg.seed, "must be 0 or more")
+    if cfg.threads < 0:
+        raise ConfigError("threads", cfg.threads, "must be 0 (automatic) or more")
 
 
 def to_settings(cfg: DictConfig) -> Config:

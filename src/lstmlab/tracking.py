@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param, Run, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -104,13 +104,24 @@ class Tracker:
             self.client.restore_experiment(found.experiment_id)
         return found.experiment_id
 
+    def create_run(self, name: str, tags: Mapping[str, str] | None = None,
+                   parent_run_id: str | None = None) -> RunLog:  # fmt: skip
+        tags = dict(tags or {})
+        if parent_run_id:
+            # The tag MLflow's UI and search use to nest a run under its parent.
+            tags["mlflow.parentRunId"] = parent_run_id
+            tags["lstmlab.sweep"] = parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        return RunLog(self.client, run.info.run_id)
+
     @contextmanager
-    def run(self, name: str, tags: Mapping[str, str] | None = None) -> Iterator[RunLog]:
+    def run(
+        self, name: str, tags: Mapping[str, str] | None = None, parent_run_id: str | None = None
+    ) -> Iterator[RunLog]:
         """A new run that ends FINISHED when the block completes, KILLED on an interrupt and
         FAILED (with the traceback as ``error.txt`` and the reason as tag ``lstmlab.error``)
         on any other exception: never left RUNNING."""
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=dict(tags or {}))
-        log = RunLog(self.client, run.info.run_id)
+        log = self.create_run(name, tags, parent_run_id)
         try:
             yield log
         except KeyboardInterrupt:
@@ -129,6 +140,35 @@ class Tracker:
     def _end(self, log: RunLog, status: int, reason: str) -> None:
         log.tags({"lstmlab.error": reason})
         self.client.set_terminated(log.run_id, RunStatus.to_string(status))
+
+    def children(self, parent_run_id: str) -> list[Run]:
+        return self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+            max_results=10_000,
+        )
+
+    def end_parent(self, parent_run_id: str, interrupted: bool = False) -> list[str]:
+        """End a sweep's parent run: FINISHED if every child finished, FAILED if any did not
+        (KILLED if the sweep itself was interrupted). Returns one line per unfinished child,
+        also kept on the parent as ``failed_children.txt`` and the tag ``lstmlab.failed``."""
+        log = RunLog(self.client, parent_run_id)
+        children = self.children(parent_run_id)
+        bad = [
+            f"{r.info.run_name}: {r.info.status}"
+            + (f" ({r.data.tags['lstmlab.error']})" if "lstmlab.error" in r.data.tags else "")
+            for r in children
+            if r.info.status != "FINISHED"
+        ]
+        log.tags({"lstmlab.children": len(children), "lstmlab.failed": len(bad)})
+        if bad:
+            log.text("\n".join(bad) + "\n", "failed_children.txt")
+        if interrupted:
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FAILED if bad else RunStatus.FINISHED
+        self.client.set_terminated(parent_run_id, RunStatus.to_string(status))
+        return bad
 
     def ui_url(self, run_id: str | None = None) -> str:
         """Where the run shows in `make ui` (or on the server itself for an http store)."""

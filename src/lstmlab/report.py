@@ -1,0 +1,256 @@
+"""Read a sweep's runs back from MLflow, align their loss histories, compare configurations.
+
+    lstmlab-report                         # the latest sweep in the default store
+    lstmlab-report --sweep <parent run id> --smooth 10
+    lstmlab-report --preset compare_merge_modes --uri http://127.0.0.1:5000
+
+A configuration is what the runs' params say apart from the seed: one line per configuration
+in the figure, the mean over its seeds with a shaded 95% confidence band (Student's t over
+seeds). The figure and CSVs are written under --out and logged on the sweep's parent run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from lstmlab.config import PROJECT_ROOT
+
+DEFAULT_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"
+# Params that never tell configurations apart.
+_NOT_CONFIGURATION = ("seed", "tracking.", "eval.show", "threads")
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    name: str
+    status: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    losses: np.ndarray  # train_loss by step
+
+    @property
+    def seed(self) -> int:
+        return int(self.params.get("seed", 0))
+
+
+@dataclass
+class Group:
+    """The runs of one configuration, one per seed."""
+
+    label: str
+    runs: list[RunRecord] = field(default_factory=list)
+
+    def curves(self) -> np.ndarray:
+        """(runs, steps): loss histories cut to the shortest one."""
+        steps = min(len(r.losses) for r in self.runs)
+        return np.stack([r.losses[:steps] for r in self.runs])
+
+    def metric(self, key: str) -> np.ndarray:
+        return np.array([r.metrics.get(key, np.nan) for r in self.runs])
+
+
+@dataclass
+class Selection:
+    parent_run_id: str | None
+    title: str
+    records: list[RunRecord]
+
+
+def mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over axis 0 and the half-width of its Student-t confidence interval (nan for n<2)."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[0]
+    mean = values.mean(axis=0)
+    if n < 2:
+        return mean, np.full_like(mean, np.nan)
+    sem = values.std(axis=0, ddof=1) / np.sqrt(n)
+    return mean, sem * stats.t.ppf(0.5 + confidence / 2, n - 1)
+
+
+def smooth(curves: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average along steps, per run."""
+    from lstmlab.plots import moving_average
+
+    if window <= 1:
+        return curves
+    return np.stack([moving_average(c, window) for c in curves])
+
+
+def group_runs(records: list[RunRecord]) -> list[Group]:
+    """Runs grouped by the params that differ between them, the seed excepted."""
+    keys = sorted(
+        k
+        for k in set().union(*(r.params for r in records))
+        if not k.startswith(_NOT_CONFIGURATION) and len({r.params.get(k) for r in records}) > 1
+    )
+    groups: dict[str, Group] = {}
+    for r in sorted(records, key=lambda r: (tuple(r.params.get(k, "") for k in keys), r.seed)):
+        label = " ".join(f"{k.rsplit('.', 1)[-1]}={r.params.get(k)}" for k in keys) or "all runs"
+        groups.setdefault(label, Group(label)).runs.append(r)
+    return list(groups.values())
+
+
+def load(uri: str, experiment: str, sweep: str | None, preset: str | None) -> Selection:
+    """The finished runs of a sweep (the latest one matching preset when sweep is None)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise SystemExit(f"lstmlab-report: no experiment {experiment!r} in {uri}")
+    if sweep is None:
+        where = "tags.`lstmlab.kind` = 'sweep'"
+        if preset:
+            where += f" and tags.`lstmlab.preset` = '{preset}'"
+        parents = client.search_runs(
+            [exp.experiment_id], where, order_by=["attributes.start_time DESC"], max_results=1
+        )
+        if not parents:
+            raise SystemExit(
+                f"lstmlab-report: no sweep{' of ' + preset if preset else ''} in {uri}"
+            )
+        sweep = parents[0].info.run_id
+    parent = client.get_run(sweep)
+    runs = client.search_runs(
+        [exp.experiment_id], f"tags.mlflow.parentRunId = '{sweep}'", max_results=10_000
+    )
+    records = []
+    for run in runs:
+        if run.info.status != "FINISHED":
+            continue
+        history = sorted(client.get_metric_history(run.info.run_id, "train_loss"),
+                         key=lambda m: m.step)  # fmt: skip
+        records.append(
+            RunRecord(
+                run.info.run_id,
+                run.info.run_name,
+                run.info.status,
+                dict(run.data.params),
+                dict(run.data.metrics),
+                np.array([m.value for m in history]),
+            )  # fmt: skip
+        )
+    if not records:
+        raise SystemExit(f"lstmlab-report: sweep {sweep} has no finished runs")
+    return Selection(sweep, parent.info.run_name, records)
+
+
+def figure(groups: list[Group], title: str, window: int):
+    import matplotlib.pyplot as plt
+
+    from lstmlab import plots  # noqa: F401  (selects the headless backend)
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for i, g in enumerate(groups):
+        mean, half = mean_ci(smooth(g.curves(), window))
+        steps = np.arange(len(mean))
+        ax.plot(steps, mean, color=f"C{i}", label=f"{g.label} (n={len(g.runs)})")
+        if np.isfinite(half).all():
+            ax.fill_between(steps, mean - half, mean + half, color=f"C{i}", alpha=0.2)
+    smoothing = f", moving mean of {window} steps" if window > 1 else ""
+    ax.set(xlabel="step", ylabel="train_loss",
+           title=f"{title}: mean over seeds, 95% CI{smoothing}")  # fmt: skip
+    ax.legend()
+    return fig
+
+
+def curves_csv(groups: list[Group], window: int) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["configuration", "step", "seeds", "mean_loss", "ci_low", "ci_high"])
+    for g in groups:
+        mean, half = mean_ci(smooth(g.curves(), window))
+        for step, (m, h) in enumerate(zip(mean, half, strict=True)):
+            w.writerow([g.label, step, len(g.runs), f"{m:.6g}", f"{m - h:.6g}", f"{m + h:.6g}"])
+    return out.getvalue()
+
+
+def summary_rows(groups: list[Group], last: int) -> list[dict[str, object]]:
+    """Per configuration: seeds, mean loss over the last `last` steps and eval_acc, ± CI."""
+    rows = []
+    for g in groups:
+        tail = g.curves()[:, -last:].mean(axis=1)
+        loss, loss_ci = mean_ci(tail)
+        acc, acc_ci = mean_ci(g.metric("eval_acc"))
+        rows.append(
+            {"configuration": g.label, "seeds": len(g.runs), "final_loss": float(loss),
+             "final_loss_ci": float(loss_ci), "eval_acc": float(acc), "eval_acc_ci": float(acc_ci)}
+        )  # fmt: skip
+    return rows
+
+
+def summary_table(rows: list[dict[str, object]], last: int) -> str:
+    def pm(value: float, half: float) -> str:
+        return f"{value:.4f} ± {half:.4f}" if np.isfinite(half) else f"{value:.4f}"
+
+    width = max(len("configuration"), *(len(str(r["configuration"])) for r in rows))
+    lines = [
+        f"{'configuration':<{width}}  seeds  {'loss, last ' + str(last) + ' steps':<20}  eval_acc"
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['configuration']:<{width}}  {r['seeds']:>5}  "
+            f"{pm(r['final_loss'], r['final_loss_ci']):<20}  {pm(r['eval_acc'], r['eval_acc_ci'])}"
+        )
+    return "\n".join(lines)
+
+
+def rows_csv(rows: list[dict[str, object]]) -> str:
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="lstmlab-report", description=__doc__.splitlines()[0])
+    parser.add_argument("--uri", default=DEFAULT_URI, help="MLflow tracking URI")
+    parser.add_argument("--experiment", default="lstmlab")
+    parser.add_argument("--sweep", help="parent run id of the sweep (default: the latest)")
+    parser.add_argument("--preset", help="with no --sweep: the latest sweep of this preset")
+    parser.add_argument("--smooth", type=int, default=1, help="moving-mean window, in steps")
+    parser.add_argument("--tail", type=int, default=50, help="last steps averaged as final loss")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports")
+    args = parser.parse_args(argv)
+    if args.smooth < 1 or args.tail < 1:
+        parser.error("--smooth and --tail must be at least 1")
+
+    selection = load(args.uri, args.experiment, args.sweep, args.preset)
+    groups = group_runs(selection.records)
+    rows = summary_rows(groups, args.tail)
+    out = args.out / f"{selection.title.replace(' ', '_')}_{selection.parent_run_id[:8]}"
+    out.mkdir(parents=True, exist_ok=True)
+    fig = figure(groups, selection.title, args.smooth)
+    fig.savefig(out / "loss_curves.png", dpi=120)
+    files = {
+        "loss_curves.csv": curves_csv(groups, args.smooth),
+        "summary.csv": rows_csv(rows),
+    }
+    for name, text in files.items():
+        (out / name).write_text(text)
+
+    from mlflow.tracking import MlflowClient
+
+    from lstmlab.tracking import RunLog
+
+    log = RunLog(MlflowClient(args.uri), selection.parent_run_id)
+    log.figure(fig, "report/loss_curves.png")
+    for name, text in files.items():
+        log.text(text, f"report/{name}")
+    print(f"{selection.title} ({selection.parent_run_id}): {len(selection.records)} runs")
+    print(summary_table(rows, args.tail))
+    print(f"written to {out} and logged on run {selection.parent_run_id}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

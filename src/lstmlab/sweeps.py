@@ -1,0 +1,79 @@
+"""Hydra callback that groups a multirun's jobs under one parent MLflow run."""
+
+from __future__ import annotations
+
+import atexit
+import sys
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, read_write
+
+
+class SweepCallback(Callback):
+    """Creates the parent run before any job starts and ends it after the last one.
+
+    Creating the parent also creates the MLflow store and the experiment once, in this
+    process: parallel workers racing to create a fresh sqlite store's tables crash. Each job
+    learns its parent through the override ``tracking.parent_run_id``, added here to the
+    sweep's task overrides (Hydra reads them after ``on_multirun_start``), so it reaches jobs
+    of every launcher, local or remote, without a shared disk.
+    """
+
+    def __init__(self) -> None:
+        self.tracker: Any = None
+        self.parent_run_id: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self._start(config)
+        except Exception as exc:
+            # Hydra turns a callback's exception into a warning and would run every job
+            # without its parent; stop before any job starts instead.
+            print(f"lstmlab: error: cannot start the sweep: {type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0]}", file=sys.stderr)  # fmt: skip
+            sys.exit(2)
+
+    def _start(self, config: DictConfig) -> None:
+        from lstmlab.tracking import Tracker
+
+        hydra = config.hydra  # HydraConfig.get() is only set inside jobs
+        preset = hydra.runtime.choices.get("experiment")
+        preset = None if preset in (None, "null") else preset
+        self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
+        overrides = list(hydra.overrides.task)
+        params = dict(hydra.sweeper.get("params") or {})
+        log = self.tracker.create_run(
+            f"sweep {preset}" if preset else "sweep",
+            {
+                "lstmlab.preset": preset or "none",
+                "lstmlab.kind": "sweep",
+                "lstmlab.sweep_dir": str(hydra.sweep.dir),
+                "lstmlab.overrides": " ".join(overrides) or "(none)",
+                "lstmlab.swept": " ".join(f"{k}={v}" for k, v in params.items()) or "(none)",
+            },
+        )
+        self.parent_run_id = log.run_id
+        log.tags({"lstmlab.sweep": log.run_id})
+        with read_write(hydra.overrides.task):
+            hydra.overrides.task.append(f"tracking.parent_run_id={log.run_id}")
+        # An interrupted sweep never reaches on_multirun_end; its parent must not stay RUNNING.
+        atexit.register(self._end, interrupted=True)
+        print(f"sweep: parent run {log.run_id} in {self.tracker.uri}", flush=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        bad = self._end(interrupted=False)
+        if bad:
+            print(f"sweep: {len(bad)} job(s) did not finish:", file=sys.stderr)
+            for line in bad:
+                print(f"  {line}", file=sys.stderr)
+            sys.exit(1)
+
+    def _end(self, interrupted: bool) -> list[str]:
+        if self.parent_run_id is None:
+            return []
+        parent, self.parent_run_id = self.parent_run_id, None
+        bad = self.tracker.end_parent(parent, interrupted=interrupted)
+        total = len(self.tracker.children(parent))
+        print(f"sweep: parent run {parent}: {total - len(bad)} of {total} jobs finished")
+        return bad
