@@ -15,7 +15,7 @@ SWEEP    := 'seed=range(0,$(SEEDS))' hydra/launcher=$(LAUNCHER)
 MAYBE_SWEEP = $(if $(filter-out 1,$(SEEDS)),-m $(SWEEP))
 REPORT_ARGS ?= --smooth 10
 
-.PHONY: install run test test-fast lint ui clean clean-store bench report \
+.PHONY: install run test test-fast lint ui clean clean-store bench report system-deps \
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
         compare-merge-modes echo
 
@@ -31,8 +31,16 @@ $(STAMP): pyproject.toml constraints.txt
 run: install
 	$(BIN)/lstmlab $(ARGS)
 
-test: install
+test: install system-deps
 	$(BIN)/python -m pytest
+
+# Debian's Chromium, for the test that renders the MLflow UI (tests/test_server.py).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (for the UI test)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 # Everything but the end-to-end CLI runs.
 test-fast: install
@@ -72,7 +80,7 @@ report: install
 
 # Run outputs and caches; the MLflow store (mlflow.db, mlartifacts/) is kept: `make clean-store`.
 clean:
-	rm -rf outputs multirun/*/ reports .pytest_cache .ruff_cache build dist src/*.egg-info
+	rm -rf outputs multirun/*/ reports test-artifacts .pytest_cache .ruff_cache build dist src/*.egg-info
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +
 
 clean-store:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,3 +50,109 @@ def runs_of(store: str, experiment: str) -> list:
     found = client.get_experiment_by_name(experiment)
     assert found is not None, f"no experiment {experiment!r} in {store}"
     return client.search_runs([found.experiment_id])
+
+
+def run_cli(
+    tmp_path: Path, *args: str, module: bool = False, script: str | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    """The lstmlab CLI in a subprocess, its Hydra output under tmp_path. script: Python run as
+    `python -c script args...` instead (it calls lstmlab.cli.main itself, e.g. after patching)."""
+    if script is not None:
+        cmd = [sys.executable, "-c", script]
+    elif module:
+        cmd = [sys.executable, "-m", "lstmlab"]
+    else:
+        cmd = [str(Path(sys.executable).parent / "lstmlab")]
+    hydra_dirs = [f"hydra.run.dir={tmp_path}/out", f"hydra.sweep.dir={tmp_path}/multirun"]
+    return subprocess.run(
+        [*cmd, *args, *hydra_dirs], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )  # fmt: skip
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below pid, read from /proc (children of each of its threads)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                kids = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for kid in map(int, kids):
+                if kid not in found:
+                    found.add(kid)
+                    todo.append(kid)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path):
+    """A real `mlflow server` on 127.0.0.1 with a sqlite backend and proxied artifacts in
+    tmp_path; yields its URL. Stopped by its own PID (and process group) afterwards, and its
+    child processes are checked to be gone."""
+    import signal
+    import time
+    import urllib.request
+
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    cmd = [
+        str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+        "--serve-artifacts", "--artifacts-destination", str(tmp_path / "artifacts"),
+        "--workers", "1",
+    ]  # fmt: skip
+    # The defaults start ~15 processes and ~3 GB; with these, 2 processes.
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed in teardown)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                            cwd=tmp_path, start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = (tmp_path / "server.log").read_text()[-2000:]
+                raise RuntimeError(f"mlflow server did not come up: {tail}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        family = descendants(proc.pid)
+        # Its own session: the group id is the server's own PID, and holds only what it started.
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in family) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [p for p in family if alive(p)]
+        assert not left, f"mlflow server children still running: {left}"

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-from conftest import runs_of
+from conftest import run_cli, runs_of
 from mlflow.tracking import MlflowClient
 
 from lstmlab.cli import run, run_name
@@ -109,22 +106,9 @@ def test_run_names_say_what_varies():
 # --- through the CLI, in subprocesses -------------------------------------------------------
 
 
-def _cli(tmp_path: Path, *args: str, module: bool = False) -> subprocess.CompletedProcess:
-    cmd = (
-        [sys.executable, "-m", "lstmlab"]
-        if module
-        else [str(Path(sys.executable).parent / "lstmlab")]
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    hydra_dirs = [f"hydra.run.dir={tmp_path}/out", f"hydra.sweep.dir={tmp_path}/multirun"]
-    return subprocess.run(
-        [*cmd, *args, *hydra_dirs], capture_output=True, text=True, env=env, timeout=300
-    )
-
-
 @pytest.mark.slow
-def test_merge_mode_sweep_through_the_cli(tmp_path, store):
-    proc = _cli(
+def test_merge_mode_sweep_through_therun_cli(tmp_path, store):
+    proc = run_cli(
         tmp_path,
         "experiment=compare_merge_modes",
         f"tracking.uri={store}",
@@ -133,7 +117,7 @@ def test_merge_mode_sweep_through_the_cli(tmp_path, store):
         *TINY,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = runs_of(store, "sweep")
+    runs = [r for r in runs_of(store, "sweep") if "mlflow.parentRunId" in r.data.tags]
     assert len(runs) == 4
     assert {r.data.params["model.merge_mode"] for r in runs} == {"concat", "sum", "mul", "ave"}
     assert {r.info.run_name for r in runs} == {
@@ -154,7 +138,7 @@ def test_merge_mode_sweep_through_the_cli(tmp_path, store):
 
 @pytest.mark.slow
 def test_single_run_through_python_dash_m(tmp_path, store):
-    proc = _cli(tmp_path, "schedule.epochs=10", f"tracking.uri={store}", *TINY, module=True)
+    proc = run_cli(tmp_path, "schedule.epochs=10", f"tracking.uri={store}", *TINY, module=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "FINISHED" in proc.stdout and "eval_acc=" in proc.stdout
     runs = runs_of(store, "lstmlab")
@@ -173,7 +157,7 @@ def test_single_run_through_python_dash_m(tmp_path, store):
     ],
 )
 def test_bad_config_exits_nonzero_with_one_line_and_no_run(tmp_path, store, override, expected):
-    proc = _cli(tmp_path, override, f"tracking.uri={store}")
+    proc = run_cli(tmp_path, override, f"tracking.uri={store}")
     assert proc.returncode != 0
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr

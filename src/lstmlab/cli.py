@@ -52,17 +52,13 @@ def run_name(overrides: list[str], preset: str | None, varying: set[str] | None 
 
 
 def swept_keys(hc: DictConfig) -> set[str]:
-    """The keys a multirun varies: the sweeper's params (set by presets) and the command line's
-    sweep overrides (a,b / range(...)), read back from the multirun.yaml Hydra writes first."""
-    keys = set(hc.sweeper.get("params") or {})
-    saved = Path(hc.sweep.dir) / "multirun.yaml"
-    if saved.is_file():
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+    """The keys this job's multirun varies, from the multirun.yaml Hydra writes first (a job's
+    own overrides hold single values)."""
+    from lstmlab.sweeps import swept_keys as from_overrides
 
-        task = OmegaConf.load(saved).hydra.overrides.task
-        parsed = OverridesParser.create().parse_overrides(list(task))
-        keys |= {o.key_or_group for o in parsed if o.is_sweep_override()}
-    return keys
+    saved = Path(hc.sweep.dir) / "multirun.yaml"
+    overrides = OmegaConf.load(saved).hydra.overrides.task if saved.is_file() else []
+    return from_overrides(overrides, hc.sweeper.get("params"))
 
 
 def prepare_tensorflow(seed: int, threads: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -189,6 +185,7 @@ def _job(settings: Config) -> Job:
         # Parallel workers share the cores instead of each spinning up a pool of all of them.
         workers = hc.launcher.n_jobs if hc.launcher.n_jobs > 0 else os.cpu_count() or 1
         threads = max(1, (os.cpu_count() or 1) // workers)
+    tags["lstmlab.threads"] = str(threads or "all")
     name = run_name(list(hc.overrides.task), preset, varying)
     return Job(name, tags, Path(hc.runtime.output_dir) / ".hydra", threads, in_sweep)
 

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import atexit
 import sys
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, read_write
+
+
+def swept_keys(overrides: Iterable[str], params: Mapping[str, Any] | None) -> set[str]:
+    """The keys a multirun varies: the sweeper's params (set by presets) and the command line's
+    sweep overrides (a,b / range(...) / choice(...))."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    return set(params or {}) | {o.key_or_group for o in parsed if o.is_sweep_override()}
 
 
 class SweepCallback(Callback):
@@ -55,11 +65,14 @@ class SweepCallback(Callback):
         )
         self.parent_run_id = log.run_id
         log.tags({"lstmlab.sweep": log.run_id})
+        keys = sorted(swept_keys(overrides, params))
+        view = self.tracker.share_sweep_view(log.run_id, keys)
         with read_write(hydra.overrides.task):
             hydra.overrides.task.append(f"tracking.parent_run_id={log.run_id}")
         # An interrupted sweep never reaches on_multirun_end; its parent must not stay RUNNING.
         atexit.register(self._end, interrupted=True)
-        print(f"sweep: parent run {log.run_id} in {self.tracker.uri}", flush=True)
+        print(f"sweep: parent run {log.run_id} in {self.tracker.uri}\n"
+              f"sweep: compare its runs at {view}", flush=True)  # fmt: skip
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         bad = self._end(interrupted=False)

@@ -6,6 +6,7 @@ jobs in one process, and each job's run must end with its own status whatever ha
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 import traceback
@@ -169,6 +170,34 @@ class Tracker:
             status = RunStatus.FAILED if bad else RunStatus.FINISHED
         self.client.set_terminated(parent_run_id, RunStatus.to_string(status))
         return bad
+
+    def share_sweep_view(self, parent_run_id: str, swept: list[str]) -> str:
+        """Publish a saved view of the runs page for a sweep and return its URL: only the
+        sweep's runs, grouped by the first swept key other than the seed (the group rows show
+        each configuration's mean over seeds, its runs listed under it), with the swept params
+        and the metrics as columns.
+
+        MLflow's UI reads a view from the experiment tag ``mlflow.sharedViewState.<key>`` when
+        the page's URL says ``?viewStateShareKey=<key>``. Grouping, not the parent/child
+        nesting, because a shared view cannot say which parents are expanded."""
+        by = next((k for k in swept if k != "seed"), None)
+        group = {"mode": "param", "groupByData": by} if by else {
+            "mode": "tag", "groupByData": "lstmlab.sweep",
+        }  # fmt: skip
+        columns = [f"params.`{key}`" for key in dict.fromkeys([*swept, "seed"])] + [
+            f"metrics.`{m}`" for m in ("eval_acc", "eval_seq_acc", "eval_loss", "train_loss")
+        ]
+        state = {
+            "searchFilter": f"tags.`lstmlab.sweep` = '{parent_run_id}'",
+            "orderByKey": "attributes.start_time",
+            "orderByAsc": True,
+            "groupBy": {"aggregateFunction": "average", "groupByKeys": [group]},
+            "selectedColumns": columns,
+        }
+        self.client.set_experiment_tag(
+            self.experiment_id, f"mlflow.sharedViewState.{parent_run_id}", json.dumps(state)
+        )
+        return f"{self.ui_url()}/runs?viewStateShareKey={parent_run_id}"
 
     def ui_url(self, run_id: str | None = None) -> str:
         """Where the run shows in `make ui` (or on the server itself for an http store)."""

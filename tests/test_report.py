@@ -1,0 +1,82 @@
+"""The comparison report: statistics, grouping, and a real round trip through MLflow."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from lstmlab import report
+from lstmlab.report import Group, RunRecord, group_runs, mean_ci
+from lstmlab.tracking import Tracker
+
+
+def test_mean_ci_is_the_student_t_interval():
+    # mean 3, sd 1.5811, sem 0.7071, t(0.975, df=4) = 2.7764: half-width 1.9632.
+    mean, half = mean_ci(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert mean == pytest.approx(3.0)
+    assert half == pytest.approx(1.9632, abs=1e-4)
+    # Per step, over runs.
+    mean, half = mean_ci(np.array([[0.0, 1.0], [2.0, 1.0]]))
+    np.testing.assert_allclose(mean, [1.0, 1.0])
+    assert half[1] == 0.0 and half[0] == pytest.approx(12.7062, abs=1e-3)
+    # One seed: no interval.
+    assert np.isnan(mean_ci(np.array([[1.0, 2.0]]))[1]).all()
+
+
+def _record(merge: str, seed: int, losses, acc=0.9) -> RunRecord:
+    params = {"model.merge_mode": merge, "seed": str(seed), "model.units": "20",
+              "tracking.parent_run_id": "p"}  # fmt: skip
+    return RunRecord(f"{merge}{seed}", "n", "FINISHED", params, {"eval_acc": acc},
+                     np.asarray(losses, float))  # fmt: skip
+
+
+def test_runs_are_grouped_by_what_differs_except_the_seed():
+    records = [_record(m, s, [1.0, 0.5]) for s in (1, 0) for m in ("sum", "ave")]
+    groups = group_runs(records)
+    assert [g.label for g in groups] == ["merge_mode=ave", "merge_mode=sum"]
+    assert [[r.seed for r in g.runs] for g in groups] == [[0, 1], [0, 1]]
+
+
+def test_curves_are_aligned_to_the_shortest_history():
+    g = Group("x", [_record("sum", 0, [3, 2, 1]), _record("sum", 1, [3, 2])])
+    np.testing.assert_array_equal(g.curves(), [[3, 2], [3, 2]])
+
+
+def test_report_reads_a_sweep_back_and_logs_on_its_parent(store, tmp_path, capsys):
+    tracker = Tracker(store, "lstmlab")
+    tags = {"lstmlab.kind": "sweep", "lstmlab.preset": "compare_merge_modes"}
+    parent = tracker.create_run("sweep compare_merge_modes", tags)
+    rng = np.random.default_rng(0)
+    for merge, level in (("sum", 0.2), ("mul", 0.4)):
+        for seed in range(3):
+            with tracker.run(f"merge_mode={merge} seed={seed}", parent_run_id=parent.run_id) as log:
+                log.params({"model.merge_mode": merge, "seed": seed})
+                log.history("train_loss", level + 0.01 * rng.standard_normal(60))
+                log.metrics({"eval_acc": 1 - level})
+    # A failed child is left out of the figures.
+    with pytest.raises(RuntimeError), tracker.run("bad", parent_run_id=parent.run_id):
+        raise RuntimeError("x")
+
+    report.main(["--uri", store, "--preset", "compare_merge_modes", "--out", str(tmp_path / "reports"),
+                 "--smooth", "5", "--tail", "20"])  # fmt: skip
+
+    out = capsys.readouterr().out
+    assert "6 runs" in out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("merge_mode")}
+    assert lines["merge_mode=sum"].split()[1] == "3"
+    assert float(lines["merge_mode=sum"].split()[2]) == pytest.approx(0.2, abs=0.01)
+    assert float(lines["merge_mode=mul"].split()[2]) == pytest.approx(0.4, abs=0.01)
+    (folder,) = (tmp_path / "reports").iterdir()
+    assert (folder / "loss_curves.png").read_bytes().startswith(b"\x89PNG")
+    with open(folder / "summary.csv") as f:
+        rows = {r["configuration"]: r for r in csv.DictReader(f)}
+    assert float(rows["merge_mode=mul"]["eval_acc"]) == pytest.approx(0.6)
+    assert 0 < float(rows["merge_mode=mul"]["final_loss_ci"]) < 0.05
+    with open(folder / "loss_curves.csv") as f:
+        curve = list(csv.DictReader(f))
+    assert len(curve) == 2 * 60
+    logged = {a.path for a in MlflowClient(store).list_artifacts(parent.run_id, "report")}
+    assert logged == {"report/loss_curves.png", "report/loss_curves.csv", "report/summary.csv"}
