@@ -10,7 +10,7 @@ import pytest
 from conftest import run_cli, runs_of
 from mlflow.tracking import MlflowClient
 
-from lstmlab.cli import run, run_name
+from lstmlab.cli import Job, run, run_name
 from lstmlab.config import to_settings
 
 TINY = ["eval.samples=50", "eval.show=2", "model.units=4"]
@@ -18,7 +18,7 @@ TINY = ["eval.samples=50", "eval.show=2", "model.units=4"]
 
 def _run(compose_cfg, store, *overrides, name="t"):
     cfg = compose_cfg(f"tracking.uri={store}", *TINY, *overrides)
-    return run(cfg, to_settings(cfg), name, {"lstmlab.preset": "none"})
+    return run(cfg, to_settings(cfg), Job(name, {"lstmlab.preset": "none"}))
 
 
 def test_online_run_is_logged_and_read_back(compose_cfg, store, capsys):

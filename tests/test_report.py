@@ -60,7 +60,8 @@ def test_report_reads_a_sweep_back_and_logs_on_its_parent(store, tmp_path, capsy
     with pytest.raises(RuntimeError), tracker.run("bad", parent_run_id=parent.run_id):
         raise RuntimeError("x")
 
-    report.main(["--uri", store, "--preset", "compare_merge_modes", "--out", str(tmp_path / "reports"),
+    out_dir = str(tmp_path / "reports")
+    report.main(["--uri", store, "--preset", "compare_merge_modes", "--out", out_dir,
                  "--smooth", "5", "--tail", "20"])  # fmt: skip
 
     out = capsys.readouterr().out

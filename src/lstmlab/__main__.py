@@ -1,3 +1,3 @@
-from lstmlab.cli import main
+from lstmlab.cli import entry
 
-main()
+entry()

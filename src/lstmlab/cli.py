@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NoReturn
 
 import hydra
 import numpy as np
@@ -14,7 +16,16 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lstmlab.config import CONF_DIR, Config, ConfigError, register_configs, to_settings
+from lstmlab.config import (
+    CONF_DIR,
+    Config,
+    ConfigError,
+    fingerprint,
+    register_configs,
+    to_settings,
+)
+from lstmlab.interrupts import GracefulStop, Stopped
+from lstmlab.preflight import MULTIRUN_FLAGS, check, one_line
 
 register_configs()
 
@@ -34,6 +45,19 @@ _NOT_IN_NAME = ("experiment", "tracking.", "hydra.", "eval.show")
 class Outcome:
     run_id: str
     metrics: dict[str, float]
+
+
+@dataclass
+class Job:
+    """One run as the launcher sees it: how it is named and tagged, where Hydra put its files."""
+
+    name: str
+    tags: dict[str, str] = field(default_factory=dict)
+    hydra_dir: Path | None = None
+    threads: int = 0
+    in_sweep: bool = False
+    # Time spent before run() (composition), counted in the logged overhead.
+    setup_seconds: float = 0.0
 
 
 def run_name(overrides: list[str], preset: str | None, varying: set[str] | None = None) -> str:
@@ -88,14 +112,12 @@ def prepare_tensorflow(seed: int, threads: int) -> tuple[np.random.Generator, np
 def run(
     cfg: DictConfig,
     settings: Config,
-    name: str,
-    tags: dict[str, str] | None = None,
-    hydra_dir: Path | None = None,
-    setup_seconds: float = 0.0,
-    threads: int = 0,
+    job: Job,
+    tracker: Any = None,
+    stop: Callable[[], None] | None = None,
 ) -> Outcome:
-    """Train and evaluate one configuration, logged as one MLflow run. setup_seconds: time
-    spent before the call (composition), counted in the logged overhead."""
+    """Train and evaluate one configuration, logged as one MLflow run. stop: called between
+    training chunks and before evaluation; raises to end the run early."""
     started = time.perf_counter()
     # Imported here, not at the top: a bad config is reported before TensorFlow's ~5 s import.
     from lstmlab import plots
@@ -106,15 +128,17 @@ def run(
     from lstmlab.tracking import Tracker, flatten
 
     imported = time.perf_counter()
+    stop = stop or (lambda: None)
     problem = make_problem(settings.dataset)
-    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
+    tracker = tracker or Tracker(cfg.tracking.uri, cfg.tracking.experiment)
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    with tracker.run(name, tags, settings.tracking.parent_run_id) as log:
+    tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
+    with tracker.run(job.name, tags, settings.tracking.parent_run_id) as log:
         log.params(flatten(resolved))
         log.text(OmegaConf.to_yaml(resolved), "config.yaml")
-        if hydra_dir is not None and hydra_dir.is_dir():
-            log.directory(hydra_dir, "hydra")
-        train_rng, eval_rng = prepare_tensorflow(settings.seed, threads)
+        if job.hydra_dir is not None and job.hydra_dir.is_dir():
+            log.directory(job.hydra_dir, "hydra")
+        train_rng, eval_rng = prepare_tensorflow(settings.seed, job.threads)
         model = build_model(settings.model, problem)
         steps = planned_steps(settings.schedule, settings.dataset.samples)
         print(f"training {model.name} on {problem.name}: {steps} steps ({settings.schedule.name})")
@@ -122,10 +146,12 @@ def run(
         def log_steps(first: int, losses: np.ndarray, accs: np.ndarray) -> None:
             log.history("train_loss", losses, first)
             log.history("train_acc", accs, first)
+            stop()
 
         training = train(
             model, problem, settings.schedule, settings.dataset.samples, train_rng, log_steps
         )
+        stop()
         t0 = time.perf_counter()
         result = evaluate(model, problem, eval_rng, settings.eval.samples)
         eval_seconds = time.perf_counter() - t0
@@ -133,7 +159,7 @@ def run(
             print(line)
         metrics = result.metrics()
         log.metrics(metrics)
-        fig = plots.loss_curve(training.losses, f"{name}: {model.name} on {problem.name}")
+        fig = plots.loss_curve(training.losses, f"{job.name}: {model.name} on {problem.name}")
         log.figure(fig, "loss_curve.png")
         plots.close(fig)
         if cfg.tracking.log_model:
@@ -145,7 +171,7 @@ def run(
             "time_train_s": training.seconds,
             "time_eval_s": eval_seconds,
         }
-        timing["time_overhead_s"] = total - sum(timing.values()) + setup_seconds
+        timing["time_overhead_s"] = total - sum(timing.values()) + job.setup_seconds
         log.metrics(timing)
     print(
         f"run {log.run_id} FINISHED  eval_acc={metrics['eval_acc']:.4f}  "
@@ -157,17 +183,6 @@ def run(
         f"  open:  make ui, then {tracker.ui_url(log.run_id)}"
     )
     return Outcome(log.run_id, metrics)
-
-
-@dataclass
-class Job:
-    """What Hydra tells a job about itself."""
-
-    name: str
-    tags: dict[str, str]
-    hydra_dir: Path
-    threads: int
-    in_sweep: bool
 
 
 def _job(settings: Config) -> Job:
@@ -186,22 +201,44 @@ def _job(settings: Config) -> Job:
         workers = hc.launcher.n_jobs if hc.launcher.n_jobs > 0 else os.cpu_count() or 1
         threads = max(1, (os.cpu_count() or 1) // workers)
     tags["lstmlab.threads"] = str(threads or "all")
-    name = run_name(list(hc.overrides.task), preset, varying)
-    return Job(name, tags, Path(hc.runtime.output_dir) / ".hydra", threads, in_sweep)
+    return Job(
+        name=run_name(list(hc.overrides.task), preset, varying),
+        tags=tags,
+        hydra_dir=Path(hc.runtime.output_dir) / ".hydra",
+        threads=threads,
+        in_sweep=in_sweep,
+        setup_seconds=0.0 if in_sweep else time.perf_counter() - _IMPORTED,
+    )
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    print(f"lstmlab: error: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
+    from lstmlab.tracking import StoreUnavailable, Tracker
+
     try:
         settings = to_settings(cfg)
     except (ConfigError, OmegaConfBaseException) as exc:
-        print(f"lstmlab: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
+        _fail(one_line(exc))
     job = _job(settings)
-    setup = 0.0 if job.in_sweep else time.perf_counter() - _IMPORTED
     try:
-        outcome = run(cfg, settings, job.name, job.tags, job.hydra_dir, setup, job.threads)
-        return outcome.metrics["eval_loss"]
+        tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
+    except StoreUnavailable as exc:
+        _fail(str(exc))
+    if job.in_sweep and not settings.tracking.rerun:
+        resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+        done = tracker.find_finished(fingerprint(resolved))
+        if done is not None:
+            print(f"skipping {job.name!r}: already FINISHED as run {done.info.run_id} "
+                  "(tracking.rerun=true runs it again)")  # fmt: skip
+            return done.data.metrics.get("eval_loss", float("nan"))
+    try:
+        with GracefulStop() as stop:
+            return run(cfg, settings, job, tracker, stop.check).metrics["eval_loss"]
     except Exception as exc:
         if not job.in_sweep:
             raise
@@ -209,3 +246,22 @@ def main(cfg: DictConfig) -> float:
         # parent run lists this job among the failed ones.
         print(f"lstmlab: job {job.name!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return float("nan")
+
+
+def entry() -> None:
+    """The `lstmlab` command: check every job's config, then hand over to Hydra."""
+    args = sys.argv[1:]
+    flags = [a for a in args if a.startswith("-")]
+    # Other Hydra flags (--help, --cfg, --config-dir, ...) change what runs: Hydra alone.
+    if all(f in MULTIRUN_FLAGS for f in flags):
+        problem = check([a for a in args if a not in MULTIRUN_FLAGS], multirun=bool(flags))
+        if problem:
+            _fail(problem)
+    try:
+        main()
+    except Stopped as stopped:
+        print(f"lstmlab: {stopped}; the run ended KILLED", file=sys.stderr)
+        sys.exit(128 + stopped.signum)
+    except KeyboardInterrupt:
+        print("lstmlab: interrupted", file=sys.stderr)
+        sys.exit(130)

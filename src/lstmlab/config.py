@@ -7,6 +7,9 @@ checked by :func:`validate` before any training or MLflow run starts.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -104,6 +107,9 @@ class TrackingConfig:
     log_model: bool = True
     # Set by the sweep callback for every job of a multirun: the MLflow run that groups them.
     parent_run_id: str | None = None
+    # A sweep skips jobs whose config already has a FINISHED run in the experiment (resume
+    # after an interrupt); true runs them again.
+    rerun: bool = False
 
 
 @dataclass
@@ -212,3 +218,36 @@ def merge_mode_of(model: ModelConfig) -> MergeMode | None:
     if model.direction is not Direction.bidirectional:
         return None
     return model.merge_mode or MergeMode.concat
+
+
+# Where a run is logged, how much it prints, how many threads compute it: not what it is.
+_NOT_IDENTITY = ("tracking", "threads")
+
+
+def fingerprint(resolved: Mapping[str, Any]) -> str:
+    """A short hash of what a run computes: the resolved config less where it is logged. Two
+    runs with the same fingerprint train the same model on the same sequences."""
+    identity = {k: v for k, v in resolved.items() if k not in _NOT_IDENTITY}
+    identity["eval"] = {k: v for k, v in dict(identity.get("eval", {})).items() if k != "show"}
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_OPTIONS = {
+    "dataset": {"cumsum": CumsumConfig, "echo": EchoConfig},
+    "schedule": {"online": OnlineConfig, "bulk": BulkConfig},
+}
+
+
+def from_resolved(tree: Mapping[str, Any]) -> DictConfig:
+    """A logged, resolved config (config.yaml of a run) as a typed config again: the schema of
+    each group is picked by its ``name``, so the same checks apply as on the command line."""
+    cfg = OmegaConf.structured(Config)
+    for group, options in _OPTIONS.items():
+        name = tree[group]["name"]
+        if name not in options:
+            raise ConfigError(f"{group}.name", name, f"one of {', '.join(options)}")
+        cfg[group] = OmegaConf.structured(options[name])
+    cfg.model = OmegaConf.structured(ModelConfig)
+    cfg.tracking = OmegaConf.structured(TrackingConfig)
+    return OmegaConf.merge(cfg, tree)

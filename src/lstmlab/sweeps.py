@@ -20,6 +20,20 @@ def swept_keys(overrides: Iterable[str], params: Mapping[str, Any] | None) -> se
     return set(params or {}) | {o.key_or_group for o in parsed if o.is_sweep_override()}
 
 
+def sweep_key(preset: str | None, overrides: Iterable[str], params: Mapping[str, Any]) -> str:
+    """What defines a sweep: its preset, its command line less Hydra's own settings (launcher,
+    folders) and where it is logged, and the preset's sweep params. The same key again means
+    the same jobs: the sweep resumes."""
+    import hashlib
+
+    kept = sorted(o for o in overrides if not o.lstrip("+~").startswith(_NOT_DEFINING))
+    text = repr((preset, kept, sorted((str(k), str(v)) for k, v in params.items())))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_NOT_DEFINING = ("hydra.", "hydra/", "tracking.")
+
+
 class SweepCallback(Callback):
     """Creates the parent run before any job starts and ends it after the last one.
 
@@ -53,16 +67,25 @@ class SweepCallback(Callback):
         self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
         overrides = list(hydra.overrides.task)
         params = dict(hydra.sweeper.get("params") or {})
-        log = self.tracker.create_run(
-            f"sweep {preset}" if preset else "sweep",
-            {
-                "lstmlab.preset": preset or "none",
-                "lstmlab.kind": "sweep",
-                "lstmlab.sweep_dir": str(hydra.sweep.dir),
-                "lstmlab.overrides": " ".join(overrides) or "(none)",
-                "lstmlab.swept": " ".join(f"{k}={v}" for k, v in params.items()) or "(none)",
-            },
-        )
+        key = sweep_key(preset, overrides, params)
+        previous = None if config.tracking.rerun else self.tracker.find_sweep(key)
+        if previous is not None:
+            # The same sweep again: continue under its parent; jobs that already FINISHED
+            # are skipped (cli.main), the others run and join the same parent.
+            log = self.tracker.reopen(previous.info.run_id)
+            print(f"sweep: resuming sweep {log.run_id} ({previous.info.status})", flush=True)
+        else:
+            log = self.tracker.create_run(
+                f"sweep {preset}" if preset else "sweep",
+                {
+                    "lstmlab.preset": preset or "none",
+                    "lstmlab.kind": "sweep",
+                    "lstmlab.sweep_key": key,
+                    "lstmlab.sweep_dir": str(hydra.sweep.dir),
+                    "lstmlab.overrides": " ".join(overrides) or "(none)",
+                    "lstmlab.swept": " ".join(f"{k}={v}" for k, v in params.items()) or "(none)",
+                },
+            )
         self.parent_run_id = log.run_id
         log.tags({"lstmlab.sweep": log.run_id})
         keys = sorted(swept_keys(overrides, params))
@@ -86,7 +109,7 @@ class SweepCallback(Callback):
         if self.parent_run_id is None:
             return []
         parent, self.parent_run_id = self.parent_run_id, None
-        bad = self.tracker.end_parent(parent, interrupted=interrupted)
-        total = len(self.tracker.children(parent))
-        print(f"sweep: parent run {parent}: {total - len(bad)} of {total} jobs finished")
+        total, bad = self.tracker.end_parent(parent, interrupted=interrupted)
+        print(f"sweep: parent run {parent}: {total - len(bad)} of {total} configurations "
+              "finished" + (" (interrupted)" if interrupted else ""))  # fmt: skip
         return bad

@@ -7,9 +7,13 @@ jobs in one process, and each job's run must end with its own status whatever ha
 from __future__ import annotations
 
 import json
+import os
+import sys
 import tempfile
 import time
 import traceback
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +38,33 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+class StoreUnavailable(RuntimeError):
+    """The tracking store cannot be reached or written; the message is one line."""
+
+
+def check_store(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, before any work, on a store that cannot be used: MLflow's client would retry
+    an unreachable server for minutes, and sqlite fails only at the first write."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+                return
+        except urllib.error.HTTPError as exc:
+            raise StoreUnavailable(f"tracking.uri={uri}: the server answered {exc.code}") from None
+        except OSError as exc:
+            reason = getattr(exc, "reason", exc)
+            raise StoreUnavailable(
+                f"tracking.uri={uri}: no MLflow server answers ({reason}); start one or set "
+                "tracking.uri to another store"
+            ) from None
+    elif uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        if not db.parent.is_dir():
+            raise StoreUnavailable(f"tracking.uri={uri}: folder {db.parent} does not exist")
+        if not os.access(db if db.exists() else db.parent, os.W_OK):
+            raise StoreUnavailable(f"tracking.uri={uri}: {db} is not writable")
 
 
 class RunLog:
@@ -87,6 +118,7 @@ class Tracker:
     """An MLflow store and one experiment in it."""
 
     def __init__(self, uri: str, experiment: str):
+        check_store(uri)
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
         self.experiment_id = self._experiment_id(experiment)
@@ -126,7 +158,7 @@ class Tracker:
         try:
             yield log
         except KeyboardInterrupt:
-            self._end(log, RunStatus.KILLED, "interrupted")
+            self._end(log, RunStatus.KILLED, str(sys.exc_info()[1]) or "interrupted")
             raise
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -143,25 +175,53 @@ class Tracker:
         self.client.set_terminated(log.run_id, RunStatus.to_string(status))
 
     def children(self, parent_run_id: str) -> list[Run]:
-        return self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-            max_results=10_000,
-        )
+        return self._search(f"tags.mlflow.parentRunId = '{parent_run_id}'")
 
-    def end_parent(self, parent_run_id: str, interrupted: bool = False) -> list[str]:
-        """End a sweep's parent run: FINISHED if every child finished, FAILED if any did not
-        (KILLED if the sweep itself was interrupted). Returns one line per unfinished child,
-        also kept on the parent as ``failed_children.txt`` and the tag ``lstmlab.failed``."""
+    def _search(self, where: str, max_results: int = 10_000) -> list[Run]:
+        return self.client.search_runs(
+            [self.experiment_id], where, max_results=max_results,
+            order_by=["attributes.start_time DESC"],
+        )  # fmt: skip
+
+    def find_finished(self, config_hash: str) -> Run | None:
+        """The latest FINISHED run of this experiment that computed the same config."""
+        found = self._search(
+            f"tags.`lstmlab.config_hash` = '{config_hash}' and attributes.status = 'FINISHED'", 1
+        )
+        return found[0] if found else None
+
+    def find_sweep(self, sweep_key: str) -> Run | None:
+        """The latest parent run of a sweep with the same definition (to resume it)."""
+        found = self._search(f"tags.`lstmlab.sweep_key` = '{sweep_key}'", 1)
+        return found[0] if found else None
+
+    def reopen(self, run_id: str) -> RunLog:
+        self.client.update_run(run_id, status="RUNNING")
+        return RunLog(self.client, run_id)
+
+    def end_parent(self, parent_run_id: str, interrupted: bool = False) -> tuple[int, list[str]]:
+        """End a sweep's parent run: FINISHED if every configuration among its children has a
+        FINISHED run (a resumed sweep keeps the KILLED run of the job it re-ran), FAILED if not,
+        KILLED if the sweep itself was interrupted. Returns the number of configurations and
+        one line per unfinished one, also kept on the parent (``failed_children.txt``, tags
+        ``lstmlab.children`` and ``lstmlab.failed``)."""
         log = RunLog(self.client, parent_run_id)
-        children = self.children(parent_run_id)
+        by_config: dict[str, list[Run]] = {}
+        for r in self.children(parent_run_id):  # newest first
+            by_config.setdefault(r.data.tags.get("lstmlab.config_hash", r.info.run_id), []).append(
+                r
+            )
         bad = [
-            f"{r.info.run_name}: {r.info.status}"
-            + (f" ({r.data.tags['lstmlab.error']})" if "lstmlab.error" in r.data.tags else "")
-            for r in children
-            if r.info.status != "FINISHED"
+            f"{runs[0].info.run_name}: {runs[0].info.status}"
+            + (
+                f" ({runs[0].data.tags['lstmlab.error']})"
+                if "lstmlab.error" in runs[0].data.tags
+                else ""
+            )
+            for runs in by_config.values()
+            if all(r.info.status != "FINISHED" for r in runs)
         ]
-        log.tags({"lstmlab.children": len(children), "lstmlab.failed": len(bad)})
+        log.tags({"lstmlab.children": len(by_config), "lstmlab.failed": len(bad)})
         if bad:
             log.text("\n".join(bad) + "\n", "failed_children.txt")
         if interrupted:
@@ -169,7 +229,7 @@ class Tracker:
         else:
             status = RunStatus.FAILED if bad else RunStatus.FINISHED
         self.client.set_terminated(parent_run_id, RunStatus.to_string(status))
-        return bad
+        return len(by_config), bad
 
     def share_sweep_view(self, parent_run_id: str, swept: list[str]) -> str:
         """Publish a saved view of the runs page for a sweep and return its URL: only the

@@ -1,0 +1,47 @@
+"""SIGINT and SIGTERM as a stop between training chunks."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+
+class Stopped(KeyboardInterrupt):
+    """The run was asked to stop by a signal; tracking ends it KILLED."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+class GracefulStop:
+    """Within the block, the first SIGINT or SIGTERM only sets a flag: the compiled chunk in
+    flight finishes and its metrics are logged, then :meth:`check` raises :class:`Stopped`, so
+    the run ends KILLED with every step it trained logged. A second signal stops at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> GracefulStop:
+        try:
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        except ValueError:
+            pass  # not the main thread: signals stay as they were
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            raise Stopped(signum)
+        self.signum = signum
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise Stopped(self.signum)

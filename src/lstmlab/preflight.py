@@ -1,0 +1,85 @@
+"""Check every job of a command line before Hydra starts any of them.
+
+Hydra composes a sweep's jobs one at a time, as they start: a typo in the fifth value of a
+sweep would surface after four jobs have run. Here the sweep is expanded the way Hydra's basic
+sweeper does it, every job is composed and validated, and the first problem is reported as one
+line that names the job, the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from lstmlab.config import CONF_DIR, ConfigError, to_settings
+
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def one_line(exc: BaseException) -> str:
+    """A composition or validation error as one line that names the key."""
+    if isinstance(exc, ConfigError):
+        return str(exc)
+    for err in (exc, exc.__cause__, exc.__context__):
+        if isinstance(err, OmegaConfBaseException) and getattr(err, "full_key", None):
+            value = getattr(err, "value", None)
+            shown = f"={value}" if value is not None and not isinstance(value, dict) else ""
+            return f"{err.full_key}{shown}: {str(err.msg).splitlines()[0]}"
+    text = str(exc)
+    missing = re.search(r"Could not find '([^/']+)/([^']+)'", text)
+    if missing:
+        group, option = missing.groups()
+        choices = re.findall(r"^\t(\S+)$", text, re.MULTILINE)
+        allowed = f"one of {', '.join(choices)}" if choices else "no options in that group"
+        return f"{group}={option}: no such option; allowed: {allowed}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    cause = exc.__cause__
+    if cause is not None and str(cause).strip():
+        lines.append(str(cause).strip().splitlines()[0])
+    return " ".join(" ".join(lines).split())
+
+
+def jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """The override lists of the jobs this command line launches."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        parser = OverridesParser.create()
+        parsed = parser.parse_overrides(overrides)
+        fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+        base = compose("config", fixed, return_hydra_config=True)
+    # A preset may switch multirun on itself (hydra.mode); unset means a single run.
+    mode = base.hydra.mode
+    multirun = multirun or (mode is not None and mode.name == "MULTIRUN")
+    if not multirun:
+        sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
+        if sweeps:
+            raise HydraException(f"{sweeps[0]}: a sweep needs multirun: add -m")
+        return [overrides]
+    params = OmegaConf.to_container(base.hydra.sweeper.get("params") or {})
+    # As BasicSweeper.sweep: the config's sweep params first, the command line after them.
+    arguments = [f"{k}={v}" for k, v in params.items()] + overrides
+    (batch,) = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
+    return batch
+
+
+def check(overrides: list[str], multirun: bool) -> str | None:
+    """None when every job composes and validates, else one line saying what is wrong."""
+    try:
+        todo = jobs(overrides, multirun)
+    except (HydraException, OmegaConfBaseException) as exc:
+        return one_line(exc)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        for i, job in enumerate(todo):
+            try:
+                to_settings(compose("config", job))
+            except (HydraException, OmegaConfBaseException, ConfigError) as exc:
+                if len(todo) == 1:
+                    return one_line(exc)
+                swept = " ".join(a for a in job if a not in overrides)
+                return f"job #{i} of {len(todo)} ({swept or ' '.join(job)}): {one_line(exc)}"
+    return None

@@ -1,0 +1,75 @@
+"""lstmlab-rerun: run a logged run again from the config stored with it, and compare.
+
+    lstmlab-rerun <run id>                      # in the default store
+    lstmlab-rerun <run id> --uri http://127.0.0.1:5000
+
+The new run is logged to the same store and experiment, tagged ``lstmlab.rerun_of``. Exits 0
+when its eval metrics and train_loss history equal the original's exactly, 1 when they differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import yaml
+
+from lstmlab.config import ConfigError, from_resolved, to_settings
+from lstmlab.report import DEFAULT_URI
+
+METRICS = ("eval_loss", "eval_acc", "eval_seq_acc")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="lstmlab-rerun", description=__doc__.splitlines()[0])
+    parser.add_argument("run_id")
+    parser.add_argument("--uri", default=DEFAULT_URI, help="MLflow tracking URI of the run")
+    args = parser.parse_args(argv)
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from lstmlab.cli import Job, run
+    from lstmlab.tracking import Tracker
+
+    client = MlflowClient(args.uri)
+    try:
+        original = client.get_run(args.run_id)
+        stored = client.download_artifacts(args.run_id, "config.yaml")
+    except MlflowException as exc:
+        sys.exit(f"lstmlab-rerun: error: run {args.run_id}: {str(exc).splitlines()[0]}")
+    with open(stored) as f:
+        tree = yaml.safe_load(f)
+    # Log next to the original, wherever the stored config said it was logged then.
+    experiment = client.get_experiment(original.info.experiment_id).name
+    tree["tracking"].update(uri=args.uri, experiment=experiment, parent_run_id=None)
+    try:
+        cfg = from_resolved(tree)
+        settings = to_settings(cfg)
+    except ConfigError as exc:
+        sys.exit(f"lstmlab-rerun: error: the stored config: {exc}")
+    tags = {"lstmlab.rerun_of": args.run_id,
+            "lstmlab.preset": original.data.tags.get("lstmlab.preset", "none")}  # fmt: skip
+    job = Job(name=f"rerun of {original.info.run_name}", tags=tags)
+    outcome = run(cfg, settings, job, Tracker(args.uri, experiment))
+
+    def history(run_id: str) -> list[float]:
+        points = client.get_metric_history(run_id, "train_loss")
+        return [m.value for m in sorted(points, key=lambda m: m.step)]
+
+    same = True
+    print(f"\n{'metric':<14}{'original':>14}{'rerun':>14}")
+    for key in METRICS:
+        a, b = original.data.metrics.get(key), outcome.metrics[key]
+        same &= a == b
+        print(f"{key:<14}{a:>14.6f}{b:>14.6f}{'' if a == b else '  differs'}")
+    old, new = history(args.run_id), history(outcome.run_id)
+    same &= old == new
+    print(f"{'train_loss':<14}{len(old):>8} steps{len(new):>8} steps"
+          f"{'  identical' if old == new else '  differs'}")  # fmt: skip
+    print(f"rerun {outcome.run_id}: {'identical' if same else 'DIFFERENT'} to {args.run_id}")
+    sys.exit(0 if same else 1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
