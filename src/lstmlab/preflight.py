@@ -35,7 +35,9 @@ def one_line(exc: BaseException) -> str:
     missing = re.search(r"Could not find '([^/']+)/([^']+)'", text)
     if missing:
         group, option = missing.groups()
-        choices = re.findall(r"^\t(\S+)$", text, re.MULTILINE)
+        # The *_schema entries are the dataclass schemas the YAML options extend.
+        choices = [c for c in re.findall(r"^\t(\S+)$", text, re.MULTILINE)
+                   if not c.endswith("_schema")]  # fmt: skip
         allowed = f"one of {', '.join(choices)}" if choices else "no options in that group"
         return f"{group}={option}: no such option; allowed: {allowed}"
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -60,7 +62,8 @@ def jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
         if sweeps:
             raise HydraException(f"{sweeps[0]}: a sweep needs multirun: add -m")
         return [overrides]
-    params = OmegaConf.to_container(base.hydra.sweeper.get("params") or {})
+    params = base.hydra.sweeper.get("params")
+    params = OmegaConf.to_container(params) if params else {}
     # As BasicSweeper.sweep: the config's sweep params first, the command line after them.
     arguments = [f"{k}={v}" for k, v in params.items()] + overrides
     (batch,) = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
