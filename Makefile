@@ -17,7 +17,7 @@ REPORT_ARGS ?= --smooth 10
 
 .PHONY: install run test test-fast lint ui clean clean-store bench report system-deps \
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
-        compare-merge-modes echo
+        compare-merge-modes echo claim-directions claim-merge-modes echo-solved inspect
 
 install: $(STAMP)
 
@@ -73,6 +73,22 @@ compare-directions: install
 compare-merge-modes: install
 	$(BIN)/lstmlab experiment=compare_merge_modes $(SWEEP) $(ARGS)
 	$(BIN)/lstmlab-report --preset compare_merge_modes $(REPORT_ARGS)
+
+# The tutorials' claims over seeds (10 by default; CLAIM_SEEDS=20 for more), then the verdicts.
+CLAIM_SEEDS ?= 10
+claim-directions: install
+	$(BIN)/lstmlab experiment=claim_directions 'seed=range(0,$(CLAIM_SEEDS))' hydra/launcher=$(LAUNCHER) $(ARGS)
+	$(BIN)/lstmlab-report --preset claim_directions $(REPORT_ARGS)
+
+claim-merge-modes: install
+	$(BIN)/lstmlab experiment=claim_merge_modes 'seed=range(0,$(CLAIM_SEEDS))' hydra/launcher=$(LAUNCHER) $(ARGS)
+	$(BIN)/lstmlab-report --preset claim_merge_modes $(REPORT_ARGS)
+
+echo-solved: install
+	$(BIN)/lstmlab experiment=echo_solved $(MAYBE_SWEEP) $(ARGS)
+
+inspect: install
+	$(BIN)/lstmlab-inspect $(ARGS)
 
 # The report of the latest sweep (REPORT_ARGS="--sweep <parent run id>" for another).
 report: install

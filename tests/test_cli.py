@@ -107,7 +107,7 @@ def test_run_names_say_what_varies():
 
 
 @pytest.mark.slow
-def test_merge_mode_sweep_through_therun_cli(tmp_path, store):
+def test_merge_mode_sweep_through_the_cli(tmp_path, store):
     proc = run_cli(
         tmp_path,
         "experiment=compare_merge_modes",

@@ -14,7 +14,10 @@ from lstmlab.preflight import check, jobs
         (["model.units=abc"], "model.units=abc: Value 'abc' of type 'str' could not be converted"),
         (["model.direction=up"], "model.direction=up: Invalid value 'up', expected one of"),
         (["dataset=mnist"], "dataset=mnist: no such option; allowed: one of cumsum, echo"),
-        (["experiment=nope"], "experiment=nope: no such option; allowed: one of compare_"),
+        (
+            ["experiment=nope"],
+            "experiment=nope: no such option; allowed: one of claim_directions, claim_merge_",
+        ),
         (["schedule=fast"], "schedule=fast: no such option; allowed: one of bulk, online"),
         (["dataset.timesteps=-1"], "dataset.timesteps=-1: must be a positive integer"),
         (["dataset.threshold=0"], "dataset.threshold=0.0: must be in (0, 1]"),

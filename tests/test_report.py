@@ -29,11 +29,11 @@ def test_mean_ci_is_the_student_t_interval():
 def _record(merge: str, seed: int, losses, acc=0.9) -> RunRecord:
     params = {"model.merge_mode": merge, "seed": str(seed), "model.units": "20",
               "tracking.parent_run_id": "p"}  # fmt: skip
-    return RunRecord(f"{merge}{seed}", "n", "FINISHED", params, {"eval_acc": acc},
+    return RunRecord(f"{merge}{seed}", f"merge_mode={merge} seed={seed}", "FINISHED", params, {"eval_acc": acc},
                      np.asarray(losses, float))  # fmt: skip
 
 
-def test_runs_are_grouped_by_what_differs_except_the_seed():
+def test_runs_are_grouped_by_configuration_the_seed_left_out():
     records = [_record(m, s, [1.0, 0.5]) for s in (1, 0) for m in ("sum", "ave")]
     groups = group_runs(records)
     assert [g.label for g in groups] == ["merge_mode=ave", "merge_mode=sum"]
@@ -54,7 +54,7 @@ def test_report_reads_a_sweep_back_and_logs_on_its_parent(store, tmp_path, capsy
         for seed in range(3):
             with tracker.run(f"merge_mode={merge} seed={seed}", parent_run_id=parent.run_id) as log:
                 log.params({"model.merge_mode": merge, "seed": seed})
-                log.history("train_loss", level + 0.01 * rng.standard_normal(60))
+                log.history({"train_loss": level + 0.01 * rng.standard_normal(60)})
                 log.metrics({"eval_acc": 1 - level})
     # A failed child is left out of the figures.
     with pytest.raises(RuntimeError), tracker.run("bad", parent_run_id=parent.run_id):

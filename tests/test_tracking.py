@@ -26,8 +26,8 @@ def test_finished_run_with_params_history_and_artifacts(store):
     losses = np.linspace(1.0, 0.0, 2500)
     with tracker.run("r", {"lstmlab.preset": "p"}) as log:
         log.params({f"k{i}": i for i in range(150)})  # more than one params batch
-        log.history("train_loss", losses[:1200])
-        log.history("train_loss", losses[1200:], first_step=1200)  # more than one batch
+        log.history({"train_loss": losses[:1200]})
+        log.history({"train_loss": losses[1200:], "train_acc": losses[1200:]}, 1200)  # 3 batches
         log.metrics({"eval_acc": 0.5})
         log.text("hello", "note.txt")
     client = MlflowClient(store)
@@ -46,7 +46,7 @@ def test_finished_run_with_params_history_and_artifacts(store):
 def test_an_exception_ends_the_run_failed_with_its_traceback(store):
     tracker = Tracker(store, "exp")
     with pytest.raises(ValueError), tracker.run("bad") as log:
-        log.history("train_loss", [1.0, 2.0])
+        log.history({"train_loss": [1.0, 2.0]})
         raise ValueError("boom")
     client = MlflowClient(store)
     run = client.get_run(log.run_id)

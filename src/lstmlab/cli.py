@@ -144,8 +144,7 @@ def run(
         print(f"training {model.name} on {problem.name}: {steps} steps ({settings.schedule.name})")
 
         def log_steps(first: int, losses: np.ndarray, accs: np.ndarray) -> None:
-            log.history("train_loss", losses, first)
-            log.history("train_acc", accs, first)
+            log.history({"train_loss": losses, "train_acc": accs}, first)
             stop()
 
         training = train(

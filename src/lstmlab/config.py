@@ -72,6 +72,7 @@ class ModelConfig:
 class ScheduleConfig:
     name: str = MISSING
     epochs: int = 1
+    batch_size: int = 1
     # Steps run per compiled call; metrics are logged and NaNs checked between calls.
     chunk: int = 1000
     # false: one plain Keras train_on_batch call per step (slow; for debugging and comparison).
@@ -82,7 +83,8 @@ class ScheduleConfig:
 
 @dataclass
 class OnlineConfig(ScheduleConfig):
-    # One optimizer step per freshly generated sequence (batch 1), as the tutorials' "epochs".
+    # One optimizer step per freshly generated batch of sequences; batch 1 is the tutorials'
+    # "epochs" (one fit per sequence). Fresh data never repeats, so it cannot be overfitted.
     name: str = "online"
     epochs: int = 1000
 
@@ -188,14 +190,13 @@ def validate(cfg: Config) -> None:
     sched = cfg.schedule
     _positive("schedule.epochs", sched.epochs)
     _positive("schedule.chunk", sched.chunk)
-    if isinstance(sched, BulkConfig):
-        _positive("schedule.batch_size", sched.batch_size)
-        if sched.batch_size > data.samples:
-            raise ConfigError(
-                "schedule.batch_size",
-                sched.batch_size,
-                f"must be at most dataset.samples ({data.samples})",
-            )
+    _positive("schedule.batch_size", sched.batch_size)
+    if isinstance(sched, BulkConfig) and sched.batch_size > data.samples:
+        raise ConfigError(
+            "schedule.batch_size",
+            sched.batch_size,
+            f"must be at most dataset.samples ({data.samples})",
+        )
     _positive("eval.samples", cfg.eval.samples)
     if cfg.eval.show < 0:
         raise ConfigError("eval.show", cfg.eval.show, "must be 0 or more")

@@ -17,7 +17,9 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lstmlab.config import CONF_DIR, ConfigError, to_settings
+from lstmlab.config import CONF_DIR, ConfigError, register_configs, to_settings
+
+register_configs()
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 

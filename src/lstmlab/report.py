@@ -24,8 +24,6 @@ from scipy import stats
 from lstmlab.config import PROJECT_ROOT
 
 DEFAULT_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"
-# Params that never tell configurations apart.
-_NOT_CONFIGURATION = ("seed", "tracking.", "eval.show", "threads")
 
 
 @dataclass
@@ -57,11 +55,16 @@ class Group:
     def metric(self, key: str) -> np.ndarray:
         return np.array([r.metrics.get(key, np.nan) for r in self.runs])
 
+    def auc(self) -> dict[int, float]:
+        """Per seed: the mean train_loss over all steps (area under the loss curve)."""
+        return {r.seed: float(np.mean(r.losses)) for r in self.runs}
+
 
 @dataclass
 class Selection:
-    parent_run_id: str | None
+    parent_run_id: str
     title: str
+    preset: str
     records: list[RunRecord]
 
 
@@ -85,17 +88,17 @@ def smooth(curves: np.ndarray, window: int) -> np.ndarray:
     return np.stack([moving_average(c, window) for c in curves])
 
 
+def configuration(record: RunRecord) -> str:
+    """A run's configuration: its name (what the sweep varies) less the seed."""
+    kept = [t for t in record.name.split() if not t.startswith("seed=")]
+    return " ".join(kept) or "all runs"
+
+
 def group_runs(records: list[RunRecord]) -> list[Group]:
-    """Runs grouped by the params that differ between them, the seed excepted."""
-    keys = sorted(
-        k
-        for k in set().union(*(r.params for r in records))
-        if not k.startswith(_NOT_CONFIGURATION) and len({r.params.get(k) for r in records}) > 1
-    )
+    """Runs grouped by configuration, in name order, each group's runs by seed."""
     groups: dict[str, Group] = {}
-    for r in sorted(records, key=lambda r: (tuple(r.params.get(k, "") for k in keys), r.seed)):
-        label = " ".join(f"{k.rsplit('.', 1)[-1]}={r.params.get(k)}" for k in keys) or "all runs"
-        groups.setdefault(label, Group(label)).runs.append(r)
+    for r in sorted(records, key=lambda r: (configuration(r), r.seed)):
+        groups.setdefault(configuration(r), Group(configuration(r))).runs.append(r)
     return list(groups.values())
 
 
@@ -141,7 +144,8 @@ def load(uri: str, experiment: str, sweep: str | None, preset: str | None) -> Se
         )
     if not records:
         raise SystemExit(f"lstmlab-report: sweep {sweep} has no finished runs")
-    return Selection(sweep, parent.info.run_name, records)
+    preset = parent.data.tags.get("lstmlab.preset", "none")
+    return Selection(sweep, parent.info.run_name, preset, records)
 
 
 def figure(groups: list[Group], title: str, window: int):
@@ -175,16 +179,20 @@ def curves_csv(groups: list[Group], window: int) -> str:
 
 
 def summary_rows(groups: list[Group], last: int) -> list[dict[str, object]]:
-    """Per configuration: seeds, mean loss over the last `last` steps and eval_acc, ± CI."""
+    """Per configuration: seeds; loss AUC, mean loss over the last `last` steps and eval_acc,
+    each as mean and 95% CI half-width over seeds."""
     rows = []
     for g in groups:
-        tail = g.curves()[:, -last:].mean(axis=1)
-        loss, loss_ci = mean_ci(tail)
-        acc, acc_ci = mean_ci(g.metric("eval_acc"))
-        rows.append(
-            {"configuration": g.label, "seeds": len(g.runs), "final_loss": float(loss),
-             "final_loss_ci": float(loss_ci), "eval_acc": float(acc), "eval_acc_ci": float(acc_ci)}
-        )  # fmt: skip
+        row: dict[str, object] = {"configuration": g.label, "seeds": len(g.runs)}
+        columns = {
+            "loss_auc": np.array(list(g.auc().values())),
+            "final_loss": g.curves()[:, -last:].mean(axis=1),
+            "eval_acc": g.metric("eval_acc"),
+        }
+        for key, values in columns.items():
+            mean, half = mean_ci(values)
+            row[key], row[f"{key}_ci"] = float(mean), float(half)
+        rows.append(row)
     return rows
 
 
@@ -193,12 +201,12 @@ def summary_table(rows: list[dict[str, object]], last: int) -> str:
         return f"{value:.4f} ± {half:.4f}" if np.isfinite(half) else f"{value:.4f}"
 
     width = max(len("configuration"), *(len(str(r["configuration"])) for r in rows))
-    lines = [
-        f"{'configuration':<{width}}  seeds  {'loss, last ' + str(last) + ' steps':<20}  eval_acc"
-    ]
+    final = f"loss, last {last} steps"
+    lines = [f"{'configuration':<{width}}  seeds  {'loss AUC':<17}  {final:<20}  eval_acc"]
     for r in rows:
         lines.append(
             f"{r['configuration']:<{width}}  {r['seeds']:>5}  "
+            f"{pm(r['loss_auc'], r['loss_auc_ci']):<17}  "
             f"{pm(r['final_loss'], r['final_loss_ci']):<20}  {pm(r['eval_acc'], r['eval_acc_ci'])}"
         )
     return "\n".join(lines)
@@ -210,6 +218,22 @@ def rows_csv(rows: list[dict[str, object]]) -> str:
     w.writeheader()
     w.writerows(rows)
     return out.getvalue()
+
+
+def judge_claims(preset: str, groups: list[Group]) -> str:
+    """The verdicts on the claims a preset tests, as text ('' when it tests none)."""
+    from lstmlab.claims import CLAIMS, METHOD, describe, judge
+
+    aucs = {g.label: g.auc() for g in groups}
+    verdicts = []
+    for claim in CLAIMS.get(preset, ()):
+        needed = {c.better for c in claim.comparisons} | {c.worse for c in claim.comparisons}
+        missing = sorted((needed | set(claim.differ)) - set(aucs))
+        if missing:
+            verdicts.append(f"claim: {claim.text}\n  not tested: no runs of {', '.join(missing)}")
+            continue
+        verdicts.append(describe(judge(claim, aucs)))
+    return "\n\n".join([*verdicts, METHOD]) if verdicts else ""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -236,6 +260,9 @@ def main(argv: list[str] | None = None) -> None:
         "loss_curves.csv": curves_csv(groups, args.smooth),
         "summary.csv": rows_csv(rows),
     }
+    verdicts = judge_claims(selection.preset, groups)
+    if verdicts:
+        files["claims.txt"] = verdicts
     for name, text in files.items():
         (out / name).write_text(text)
 
@@ -249,6 +276,8 @@ def main(argv: list[str] | None = None) -> None:
         log.text(text, f"report/{name}")
     print(f"{selection.title} ({selection.parent_run_id}): {len(selection.records)} runs")
     print(summary_table(rows, args.tail))
+    if verdicts:
+        print(f"\n{verdicts}")
     print(f"written to {out} and logged on run {selection.parent_run_id}")
 
 

@@ -45,10 +45,12 @@ class Training:
 
 
 def online_chunks(problem: Problem, cfg: OnlineConfig, rng: np.random.Generator) -> Iterator[Chunk]:
-    """cfg.epochs fresh sequences, as batches of one, cfg.chunk steps at a time."""
+    """cfg.epochs batches of cfg.batch_size fresh sequences, cfg.chunk steps at a time."""
+    size = cfg.batch_size
     for start in range(0, cfg.epochs, cfg.chunk):
-        x, y = problem.sample(rng, min(cfg.chunk, cfg.epochs - start))
-        yield x[:, None], y[:, None]
+        steps = min(cfg.chunk, cfg.epochs - start)
+        x, y = problem.sample(rng, steps * size)
+        yield x.reshape(steps, size, *x.shape[1:]), y.reshape(steps, size, *y.shape[1:])
 
 
 def bulk_chunks(

@@ -79,11 +79,16 @@ class RunLog:
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
 
-    def history(self, key: str, values: Any, first_step: int = 0) -> None:
-        """One metric over consecutive steps, in batches: one log_metric call per step costs
-        about 4 ms on sqlite, a batch of 1000 about 0.07 s."""
+    def history(self, series: Mapping[str, Any], first_step: int = 0) -> None:
+        """Metrics over consecutive steps ({"train_loss": [...], ...}), in batches of up to
+        1000: one log_metric call per step costs about 4 ms on sqlite, a batch of 1000 about
+        0.07 s."""
         now = int(time.time() * 1000)
-        metrics = [Metric(key, float(v), now, first_step + i) for i, v in enumerate(values)]
+        metrics = [
+            Metric(key, float(v), now, first_step + i)
+            for key, values in series.items()
+            for i, v in enumerate(values)
+        ]
         for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
             self.client.log_batch(self.run_id, metrics=metrics[i : i + MAX_METRICS_PER_BATCH])
 

@@ -1,0 +1,59 @@
+"""Claim statistics: paired tests by seed, Holm adjustment, verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from lstmlab.claims import CLAIMS, Claim, Comparison, holm, judge, paired
+
+
+def _values(means: dict[str, float], seeds: int = 10, noise: float = 0.01, shared: float = 0.2):
+    """Loss AUCs per configuration and seed: a per-seed effect shared by all configurations (the
+    same sequences) plus a little noise of each run's own."""
+    rng = np.random.default_rng(0)
+    seed_effect = shared * rng.standard_normal(seeds)
+    return {
+        label: {s: mean + seed_effect[s] + noise * rng.standard_normal() for s in range(seeds)}
+        for label, mean in means.items()
+    }
+
+
+def test_holm_matches_the_textbook_procedure():
+    # Sorted p: 0.01, 0.02, 0.03, 0.04 -> 0.04, 0.06, 0.06, 0.06 (monotone).
+    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_pairing_by_seed_sees_a_small_difference_under_a_large_seed_effect():
+    values = _values({"a": 0.30, "b": 0.32})
+    t = paired(values, Comparison("a", "b"))
+    assert t.seeds == 10 and t.mean_diff == pytest.approx(0.02, abs=0.01)
+    assert t.p < 0.01 and t.ci[0] > 0
+    # Unpaired, the seed-to-seed spread would hide it.
+    unpaired = stats.ttest_ind(list(values["b"].values()), list(values["a"].values())).pvalue
+    assert unpaired > 0.05
+
+
+def test_verdicts():
+    claim = Claim("a is fastest", (Comparison("a", "b"), Comparison("a", "c")))
+    assert judge(claim, _values({"a": 0.2, "b": 0.3, "c": 0.35})).verdict == "holds"
+    assert judge(claim, _values({"a": 0.3, "b": 0.2, "c": 0.35})).verdict == "does not hold"
+    unresolved = judge(claim, _values({"a": 0.3, "b": 0.3, "c": 0.3}, noise=0.05))
+    assert unresolved.verdict == "not resolved at 10 seeds"
+    differ = Claim("they differ", differ=("a", "b", "c"))
+    assert judge(differ, _values({"a": 0.2, "b": 0.3, "c": 0.35})).verdict == "holds"
+    assert judge(differ, _values({"a": 0.3, "b": 0.3, "c": 0.3}, noise=0.05)).friedman_p > 0.05
+
+
+def test_the_presets_claims_name_configurations_their_sweeps_produce():
+    labels = {
+        "claim_directions": {f"model={m}" for m in
+                             ("lstm", "lstm_backward", "lstm_backward_tutorial", "bilstm")},
+        "claim_merge_modes": {f"merge_mode={m}" for m in ("concat", "sum", "mul", "ave")},
+    }  # fmt: skip
+    for preset, claims in CLAIMS.items():
+        for claim in claims:
+            named = {x for c in claim.comparisons for x in (c.better, c.worse)} | set(claim.differ)
+            assert named <= labels[preset], (preset, claim.text)
