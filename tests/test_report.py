@@ -29,7 +29,8 @@ def test_mean_ci_is_the_student_t_interval():
 def _record(merge: str, seed: int, losses, acc=0.9) -> RunRecord:
     params = {"model.merge_mode": merge, "seed": str(seed), "model.units": "20",
               "tracking.parent_run_id": "p"}  # fmt: skip
-    return RunRecord(f"{merge}{seed}", f"merge_mode={merge} seed={seed}", "FINISHED", params, {"eval_acc": acc},
+    name = f"merge_mode={merge} seed={seed}"
+    return RunRecord(f"{merge}{seed}", name, "FINISHED", params, {"eval_acc": acc},
                      np.asarray(losses, float))  # fmt: skip
 
 
