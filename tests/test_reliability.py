@@ -191,3 +191,25 @@ def test_lstmlab_rerun_reproduces_a_logged_run(tmp_path, store):
     assert rerun.data.tags["lstmlab.rerun_of"] == original.info.run_id
     assert rerun.data.metrics["eval_acc"] == original.data.metrics["eval_acc"]
     assert rerun.data.tags["lstmlab.config_hash"] == original.data.tags["lstmlab.config_hash"]
+
+
+@pytest.mark.slow
+def test_a_sweep_reuses_the_finished_runs_of_another(tmp_path, store):
+    from lstmlab.tracking import Tracker
+
+    base = ["-m", "model=lstm", "schedule.epochs=10", f"tracking.uri={store}",
+            *[a for a in TINY if not a.startswith("model.units")]]  # fmt: skip
+    assert run_cli(tmp_path, *base, "model.units=2,4").returncode == 0
+    second = run_cli(tmp_path, *base, "model.units=4,6")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "skipping 'units=4': already FINISHED" in second.stdout
+    assert "2 of 2 configurations finished" in second.stdout
+    tracker = Tracker(store, "lstmlab")
+    parents = sorted((r for r in runs_of(store, "lstmlab") if r.data.tags.get("lstmlab.kind")),
+                     key=lambda r: r.info.start_time)  # fmt: skip
+    first_id, second_id = (p.info.run_id for p in parents)
+    assert {r.info.run_name for r in tracker.children(second_id)} == {"units=4", "units=6"}
+    assert {r.info.run_name for r in tracker.children(first_id)} == {"units=2", "units=4"}
+    # The reused run still nests under the sweep that ran it.
+    reused = next(r for r in tracker.children(second_id) if r.info.run_name == "units=4")
+    assert reused.data.tags["mlflow.parentRunId"] == first_id

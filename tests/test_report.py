@@ -41,6 +41,20 @@ def test_runs_are_grouped_by_configuration_the_seed_left_out():
     assert [[r.seed for r in g.runs] for g in groups] == [[0, 1], [0, 1]]
 
 
+def test_configurations_come_from_the_swept_params_not_names():
+    # A sweep over the model group, which reused a run named after another sweep.
+    a = _record("concat", 0, [1.0])
+    a.params["choices.model"] = "bilstm"  # named "merge_mode=concat seed=0"
+    b = _record("concat", 1, [1.0])
+    b.name, b.params["choices.model"] = "model=bilstm seed=1", "bilstm"
+    c = _record("none", 0, [1.0])
+    c.name, c.params["choices.model"] = "model=lstm seed=0", "lstm"
+    groups = group_runs([a, b, c], ["model", "seed"])
+    assert {g.label: len(g.runs) for g in groups} == {"model=bilstm": 2, "model=lstm": 1}
+    merge = group_runs([a, c], ["model.merge_mode"])
+    assert [g.label for g in merge] == ["merge_mode=concat", "merge_mode=none"]
+
+
 def test_curves_are_aligned_to_the_shortest_history():
     g = Group("x", [_record("sum", 0, [3, 2, 1]), _record("sum", 1, [3, 2])])
     np.testing.assert_array_equal(g.curves(), [[3, 2], [3, 2]])

@@ -56,6 +56,8 @@ class Job:
     hydra_dir: Path | None = None
     threads: int = 0
     in_sweep: bool = False
+    # Hydra's group choices (model=lstm_backward, ...), logged as params choices.<group>.
+    choices: dict[str, str] = field(default_factory=dict)
     # Time spent before run() (composition), counted in the logged overhead.
     setup_seconds: float = 0.0
 
@@ -134,7 +136,7 @@ def run(
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
     with tracker.run(job.name, tags, settings.tracking.parent_run_id) as log:
-        log.params(flatten(resolved))
+        log.params({**flatten(resolved), **{f"choices.{k}": v for k, v in job.choices.items()}})
         log.text(OmegaConf.to_yaml(resolved), "config.yaml")
         if job.hydra_dir is not None and job.hydra_dir.is_dir():
             log.directory(job.hydra_dir, "hydra")
@@ -200,8 +202,11 @@ def _job(settings: Config) -> Job:
         workers = hc.launcher.n_jobs if hc.launcher.n_jobs > 0 else os.cpu_count() or 1
         threads = max(1, (os.cpu_count() or 1) // workers)
     tags["lstmlab.threads"] = str(threads or "all")
+    choices = {k: str(v) for k, v in hc.runtime.choices.items()
+               if v is not None and not k.startswith("hydra")}  # fmt: skip
     return Job(
         name=run_name(list(hc.overrides.task), preset, varying),
+        choices=choices,
         tags=tags,
         hydra_dir=Path(hc.runtime.output_dir) / ".hydra",
         threads=threads,
@@ -234,6 +239,8 @@ def main(cfg: DictConfig) -> float:
         if done is not None:
             print(f"skipping {job.name!r}: already FINISHED as run {done.info.run_id} "
                   "(tracking.rerun=true runs it again)")  # fmt: skip
+            if settings.tracking.parent_run_id:
+                tracker.add_to_sweep(done.info.run_id, settings.tracking.parent_run_id)
             return done.data.metrics.get("eval_loss", float("nan"))
     try:
         with GracefulStop() as stop:

@@ -25,6 +25,16 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = PROJECT_ROOT / "conf"
 
 
+# Config groups: a sweep over a group (model=lstm,bilstm) varies the choice, which runs log as
+# the param choices.<group>.
+GROUPS = ("dataset", "model", "schedule", "tracking", "experiment")
+
+
+def param_of(key: str) -> str:
+    """The MLflow param that records a swept key."""
+    return f"choices.{key}" if key in GROUPS else key
+
+
 class Direction(Enum):
     forward = "forward"
     backward = "backward"

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from lstmlab.config import PROJECT_ROOT
+from lstmlab.config import PROJECT_ROOT, param_of
 
 DEFAULT_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"
 
@@ -66,6 +66,8 @@ class Selection:
     title: str
     preset: str
     records: list[RunRecord]
+    # The keys the sweep varies (lstmlab.swept_keys on its parent run).
+    swept: list[str] = field(default_factory=list)
 
 
 def mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -88,17 +90,25 @@ def smooth(curves: np.ndarray, window: int) -> np.ndarray:
     return np.stack([moving_average(c, window) for c in curves])
 
 
-def configuration(record: RunRecord) -> str:
-    """A run's configuration: its name (what the sweep varies) less the seed."""
+def configuration(record: RunRecord, keys: list[str]) -> str:
+    """A run's configuration: its values of the keys the sweep varies, the seed excepted
+    ('model=bilstm', 'merge_mode=sum'); without keys, its name less the seed. Params, not
+    names: a sweep may include a run it reused from another sweep, named after that one."""
+    if keys:
+        return " ".join(
+            f"{key.rsplit('.', 1)[-1]}={record.params.get(param_of(key), '?')}" for key in keys
+        )
     kept = [t for t in record.name.split() if not t.startswith("seed=")]
     return " ".join(kept) or "all runs"
 
 
-def group_runs(records: list[RunRecord]) -> list[Group]:
-    """Runs grouped by configuration, in name order, each group's runs by seed."""
+def group_runs(records: list[RunRecord], keys: list[str] | None = None) -> list[Group]:
+    """Runs grouped by configuration, in label order, each group's runs by seed."""
+    keys = [k for k in keys or [] if k != "seed"]
     groups: dict[str, Group] = {}
-    for r in sorted(records, key=lambda r: (configuration(r), r.seed)):
-        groups.setdefault(configuration(r), Group(configuration(r))).runs.append(r)
+    for r in sorted(records, key=lambda r: (configuration(r, keys), r.seed)):
+        label = configuration(r, keys)
+        groups.setdefault(label, Group(label)).runs.append(r)
     return list(groups.values())
 
 
@@ -122,10 +132,10 @@ def load(uri: str, experiment: str, sweep: str | None, preset: str | None) -> Se
                 f"lstmlab-report: no sweep{' of ' + preset if preset else ''} in {uri}"
             )
         sweep = parents[0].info.run_id
+    from lstmlab.tracking import Tracker
+
     parent = client.get_run(sweep)
-    runs = client.search_runs(
-        [exp.experiment_id], f"tags.mlflow.parentRunId = '{sweep}'", max_results=10_000
-    )
+    runs = Tracker(uri, experiment).children(sweep)
     records = []
     for run in runs:
         if run.info.status != "FINISHED":
@@ -145,7 +155,8 @@ def load(uri: str, experiment: str, sweep: str | None, preset: str | None) -> Se
     if not records:
         raise SystemExit(f"lstmlab-report: sweep {sweep} has no finished runs")
     preset = parent.data.tags.get("lstmlab.preset", "none")
-    return Selection(sweep, parent.info.run_name, preset, records)
+    swept = parent.data.tags.get("lstmlab.swept_keys", "").split()
+    return Selection(sweep, parent.info.run_name, preset, records, swept)
 
 
 def figure(groups: list[Group], title: str, window: int):
@@ -250,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--smooth and --tail must be at least 1")
 
     selection = load(args.uri, args.experiment, args.sweep, args.preset)
-    groups = group_runs(selection.records)
+    groups = group_runs(selection.records, selection.swept)
     rows = summary_rows(groups, args.tail)
     out = args.out / f"{selection.title.replace(' ', '_')}_{selection.parent_run_id[:8]}"
     out.mkdir(parents=True, exist_ok=True)

@@ -89,6 +89,7 @@ class SweepCallback(Callback):
         self.parent_run_id = log.run_id
         log.tags({"lstmlab.sweep": log.run_id})
         keys = sorted(swept_keys(overrides, params))
+        log.tags({"lstmlab.swept_keys": " ".join(keys)})
         view = self.tracker.share_sweep_view(log.run_id, keys)
         with read_write(hydra.overrides.task):
             hydra.overrides.task.append(f"tracking.parent_run_id={log.run_id}")

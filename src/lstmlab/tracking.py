@@ -40,6 +40,12 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def member_tag(parent_run_id: str) -> str:
+    """The tag that makes a run one of a sweep's. A run has one parent (``mlflow.parentRunId``)
+    but may serve several sweeps: a sweep skips a job that another already ran, and reuses it."""
+    return f"lstmlab.in.{parent_run_id}"
+
+
 class StoreUnavailable(RuntimeError):
     """The tracking store cannot be reached or written; the message is one line."""
 
@@ -149,6 +155,7 @@ class Tracker:
             # The tag MLflow's UI and search use to nest a run under its parent.
             tags["mlflow.parentRunId"] = parent_run_id
             tags["lstmlab.sweep"] = parent_run_id
+            tags[member_tag(parent_run_id)] = "1"
         run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         return RunLog(self.client, run.info.run_id)
 
@@ -180,7 +187,12 @@ class Tracker:
         self.client.set_terminated(log.run_id, RunStatus.to_string(status))
 
     def children(self, parent_run_id: str) -> list[Run]:
-        return self._search(f"tags.mlflow.parentRunId = '{parent_run_id}'")
+        """The runs of a sweep: its own jobs' and those it reused from other sweeps."""
+        return self._search(f"tags.`{member_tag(parent_run_id)}` = '1'")
+
+    def add_to_sweep(self, run_id: str, parent_run_id: str) -> None:
+        """Count a FINISHED run of another sweep as this sweep's job, which it skipped."""
+        self.client.set_tag(run_id, member_tag(parent_run_id), "1")
 
     def _search(self, where: str, max_results: int = 10_000) -> list[Run]:
         return self.client.search_runs(
@@ -245,15 +257,17 @@ class Tracker:
         MLflow's UI reads a view from the experiment tag ``mlflow.sharedViewState.<key>`` when
         the page's URL says ``?viewStateShareKey=<key>``. Grouping, not the parent/child
         nesting, because a shared view cannot say which parents are expanded."""
-        by = next((k for k in swept if k != "seed"), None)
+        from lstmlab.config import param_of
+
+        by = next((param_of(k) for k in swept if k != "seed"), None)
         group = {"mode": "param", "groupByData": by} if by else {
             "mode": "tag", "groupByData": "lstmlab.sweep",
         }  # fmt: skip
-        columns = [f"params.`{key}`" for key in dict.fromkeys([*swept, "seed"])] + [
+        columns = [f"params.`{param_of(key)}`" for key in dict.fromkeys([*swept, "seed"])] + [
             f"metrics.`{m}`" for m in ("eval_acc", "eval_seq_acc", "eval_loss", "train_loss")
         ]
         state = {
-            "searchFilter": f"tags.`lstmlab.sweep` = '{parent_run_id}'",
+            "searchFilter": f"tags.`{member_tag(parent_run_id)}` = '1'",
             "orderByKey": "attributes.start_time",
             "orderByAsc": True,
             "groupBy": {"aggregateFunction": "average", "groupByKeys": [group]},
