@@ -66,6 +66,10 @@ def jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
         return [overrides]
     params = base.hydra.sweeper.get("params")
     params = OmegaConf.to_container(params) if params else {}
+    if not str(base.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        # Other sweepers (Optuna) choose their jobs as they go, from ranges: check the fixed
+        # part here; each job is still checked when it starts.
+        return [[o.input_line for o in parsed if not o.is_sweep_override()]]
     # As BasicSweeper.sweep: the config's sweep params first, the command line after them.
     arguments = [f"{k}={v}" for k, v in params.items()] + overrides
     (batch,) = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)

@@ -79,6 +79,7 @@ class RunLog:
     def __init__(self, client: MlflowClient, run_id: str):
         self.client = client
         self.run_id = run_id
+        self._pending: list[Metric] = []
 
     def params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]
@@ -86,17 +87,26 @@ class RunLog:
             self.client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
 
     def history(self, series: Mapping[str, Any], first_step: int = 0) -> None:
-        """Metrics over consecutive steps ({"train_loss": [...], ...}), in batches of up to
-        1000: one log_metric call per step costs about 4 ms on sqlite, a batch of 1000 about
-        0.07 s."""
+        """Metrics over consecutive steps ({"train_loss": [...], ...}). Sent in full batches
+        of 1000 (one log_metric call per step costs about 4 ms on sqlite, a batch of 1000
+        about 0.07 s); the rest waits for more or for :meth:`flush`, which every end of a
+        run calls."""
         now = int(time.time() * 1000)
-        metrics = [
+        self._pending.extend(
             Metric(key, float(v), now, first_step + i)
             for key, values in series.items()
             for i, v in enumerate(values)
-        ]
-        for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=metrics[i : i + MAX_METRICS_PER_BATCH])
+        )
+        while len(self._pending) >= MAX_METRICS_PER_BATCH:
+            self._send(MAX_METRICS_PER_BATCH)
+
+    def flush(self) -> None:
+        while self._pending:
+            self._send(MAX_METRICS_PER_BATCH)
+
+    def _send(self, count: int) -> None:
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        self.client.log_batch(self.run_id, metrics=batch)
 
     def metrics(self, values: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
@@ -169,6 +179,7 @@ class Tracker:
         log = self.create_run(name, tags, parent_run_id)
         try:
             yield log
+            log.flush()
         except KeyboardInterrupt:
             self._end(log, RunStatus.KILLED, str(sys.exc_info()[1]) or "interrupted")
             raise
@@ -183,6 +194,7 @@ class Tracker:
             self.client.set_terminated(log.run_id, RunStatus.to_string(RunStatus.FINISHED))
 
     def _end(self, log: RunLog, status: int, reason: str) -> None:
+        log.flush()  # every step trained before the stop or failure
         log.tags({"lstmlab.error": reason})
         self.client.set_terminated(log.run_id, RunStatus.to_string(status))
 
