@@ -125,6 +125,8 @@ def lstmlab(case: Case, workdir: Path) -> Measure:
     )
     client = MlflowClient(store)
     runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    # A sweep's parent run trains nothing: only the jobs' runs count.
+    runs = [r for r in runs if "time_train_s" in r.data.metrics]
     metrics = [r.data.metrics for r in runs]
     steps = sum(len(client.get_metric_history(r.info.run_id, "train_loss")) for r in runs)
     return Measure(
@@ -223,7 +225,7 @@ def main() -> None:
             p = plain(case)
             print(f"... {case.title}: lstmlab", file=sys.stderr, flush=True)
             rows.append((case, p, lstmlab(case, Path(tmp))))
-    report = table(rows, data_seconds()) + "\n\n" + "\n".join(goals(rows))
+    report = table(rows, data_seconds()) + "\n\n```text\n" + "\n".join(goals(rows)) + "\n```"
     stamp = time.strftime("%Y-%m-%d %H:%M")
     header = f"Measured {stamp} on {os.cpu_count()} CPUs with `make bench`.\n\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)

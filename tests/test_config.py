@@ -8,6 +8,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from lstmlab.config import (
     CONF_DIR,
+    DEFAULT_TRACKING_URI,
     BulkConfig,
     ConfigError,
     CumsumConfig,
@@ -48,7 +49,7 @@ def test_default_config(compose_cfg, project_root):
     assert s.model.direction is Direction.bidirectional
     assert s.model.merge_mode is MergeMode.concat
     # Absolute, at the repository root, whatever the working directory.
-    assert cfg.tracking.uri == f"sqlite:///{project_root}/mlflow.db"
+    assert cfg.tracking.uri == f"sqlite:///{project_root}/mlflow.db" == DEFAULT_TRACKING_URI
 
 
 def test_seed_bulk_preset_matches_seed_000(compose_cfg):

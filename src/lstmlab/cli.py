@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import hydra
 import numpy as np
@@ -26,6 +26,9 @@ from lstmlab.config import (
 )
 from lstmlab.interrupts import GracefulStop, Stopped
 from lstmlab.preflight import MULTIRUN_FLAGS, check, one_line
+
+if TYPE_CHECKING:
+    from lstmlab.tracking import Tracker
 
 register_configs()
 
@@ -115,7 +118,7 @@ def run(
     cfg: DictConfig,
     settings: Config,
     job: Job,
-    tracker: Any = None,
+    tracker: Tracker | None = None,
     stop: Callable[[], None] | None = None,
 ) -> Outcome:
     """Train and evaluate one configuration, logged as one MLflow run. stop: called between

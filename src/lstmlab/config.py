@@ -23,6 +23,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 # every worker process) writes to the same place.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = PROJECT_ROOT / "conf"
+# The default store (conf/tracking/local.yaml), for the commands that read it back.
+DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"
 
 
 # Config groups: a sweep over a group (model=lstm,bilstm) varies the choice, which runs log as

@@ -21,9 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from lstmlab.config import PROJECT_ROOT, param_of
-
-DEFAULT_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"
+from lstmlab.config import DEFAULT_TRACKING_URI, PROJECT_ROOT, param_of
 
 
 @dataclass
@@ -249,7 +247,7 @@ def judge_claims(preset: str, groups: list[Group]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="lstmlab-report", description=__doc__.splitlines()[0])
-    parser.add_argument("--uri", default=DEFAULT_URI, help="MLflow tracking URI")
+    parser.add_argument("--uri", default=DEFAULT_TRACKING_URI, help="MLflow tracking URI")
     parser.add_argument("--experiment", default="lstmlab")
     parser.add_argument("--sweep", help="parent run id of the sweep (default: the latest)")
     parser.add_argument("--preset", help="with no --sweep: the latest sweep of this preset")

@@ -14,8 +14,7 @@ import sys
 
 import yaml
 
-from lstmlab.config import ConfigError, from_resolved, to_settings
-from lstmlab.report import DEFAULT_URI
+from lstmlab.config import DEFAULT_TRACKING_URI, ConfigError, from_resolved, to_settings
 
 METRICS = ("eval_loss", "eval_acc", "eval_seq_acc")
 
@@ -23,7 +22,9 @@ METRICS = ("eval_loss", "eval_acc", "eval_seq_acc")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="lstmlab-rerun", description=__doc__.splitlines()[0])
     parser.add_argument("run_id")
-    parser.add_argument("--uri", default=DEFAULT_URI, help="MLflow tracking URI of the run")
+    parser.add_argument(
+        "--uri", default=DEFAULT_TRACKING_URI, help="MLflow tracking URI of the run"
+    )
     args = parser.parse_args(argv)
 
     from mlflow.exceptions import MlflowException
