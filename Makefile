@@ -25,9 +25,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
-	@# Its optuna<3 pin conflicts with SQLAlchemy 2 (see pyproject.toml); its code runs on 3.6.
-	$(BIN)/python -m pip install --quiet --no-deps hydra-optuna-sweeper==1.3.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,ray]"
+	@# Their pins (optuna<3, cloudpickle<3) contradict the rest; see pyproject.toml.
+	$(BIN)/python -m pip install --quiet --no-deps hydra-optuna-sweeper==1.3.0 hydra-ray-launcher==1.2.2
 	touch $@
 
 run: install

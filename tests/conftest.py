@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -104,38 +105,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def mlflow_server(tmp_path: Path):
+@contextmanager
+def serve_mlflow(tmp_path: Path, prefix: Sequence[str] = ()) -> Iterator[str]:
     """A real `mlflow server` on 127.0.0.1 with a sqlite backend and proxied artifacts in
-    tmp_path; yields its URL. Stopped by its own PID (and process group) afterwards, and its
-    child processes are checked to be gone."""
+    tmp_path; yields its URL. prefix: run it through another command (ip netns exec NS).
+    Stopped by its own PID (and process group) afterwards, and its children are checked gone."""
     import signal
     import time
-    import urllib.request
 
+    tmp_path.mkdir(parents=True, exist_ok=True)
     port = free_port()
     bin_dir = Path(sys.executable).parent
     cmd = [
-        str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+        *prefix, str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
         "--serve-artifacts", "--artifacts-destination", str(tmp_path / "artifacts"),
         "--workers", "1",
     ]  # fmt: skip
     # The defaults start ~15 processes and ~3 GB; with these, 2 processes.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed in teardown)
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                             cwd=tmp_path, start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
+        while not http_ok(f"{url}/health", prefix):
             if proc.poll() is not None or time.monotonic() > deadline:
                 tail = (tmp_path / "server.log").read_text()[-2000:]
                 raise RuntimeError(f"mlflow server did not come up: {tail}")
@@ -144,7 +139,8 @@ def mlflow_server(tmp_path: Path):
     finally:
         family = descendants(proc.pid)
         # Its own session: the group id is the server's own PID, and holds only what it started.
-        os.killpg(proc.pid, signal.SIGTERM)
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -156,3 +152,24 @@ def mlflow_server(tmp_path: Path):
             time.sleep(0.2)
         left = [p for p in family if alive(p)]
         assert not left, f"mlflow server children still running: {left}"
+
+
+def http_ok(url: str, prefix: Sequence[str] = ()) -> bool:
+    """Whether url answers 200, asked from inside prefix's network namespace if any."""
+    import urllib.request
+
+    if prefix:
+        probe = f"import urllib.request as u; u.urlopen({url!r}, timeout=2)"
+        done = subprocess.run([*prefix, sys.executable, "-c", probe], capture_output=True)
+        return done.returncode == 0
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    with serve_mlflow(tmp_path) as url:
+        yield url

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
     from lstmlab.tracking import Tracker
 
 register_configs()
+
+# conf/hydra/launcher/ray.yaml completes hydra-ray-launcher's own "ray" option (same name, so
+# `hydra/launcher=ray` works as documented); Hydra checks it against the plugin's schema and
+# says that matching by name is deprecated, on every run.
+warnings.filterwarnings("ignore", message=".*validated against ConfigStore schema with the same")
 
 # TensorFlow's C++ start-up INFO lines, once per process and per parallel worker, drown the
 # runs' output; TF_CPP_MIN_LOG_LEVEL=0 brings them back.
