@@ -36,13 +36,18 @@ run: install
 test: install system-deps
 	$(BIN)/python -m pytest
 
-# Debian's Chromium, for the test that renders the MLflow UI (tests/test_server.py).
+# Debian's Chromium, for the test that renders the MLflow UI (tests/test_server.py), and
+# iproute2, for the Ray test's network namespace (tests/test_ray.py).
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium (for the UI test)"; \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing (for the UI and Ray tests)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 # Everything but the end-to-end CLI runs.
 test-fast: install
