@@ -110,7 +110,6 @@ def serve_mlflow(tmp_path: Path, prefix: Sequence[str] = ()) -> Iterator[str]:
     """A real `mlflow server` on 127.0.0.1 with a sqlite backend and proxied artifacts in
     tmp_path; yields its URL. prefix: run it through another command (ip netns exec NS).
     Stopped by its own PID (and process group) afterwards, and its children are checked gone."""
-    import signal
     import time
 
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -137,21 +136,35 @@ def serve_mlflow(tmp_path: Path, prefix: Sequence[str] = ()) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        family = descendants(proc.pid)
-        # Its own session: the group id is the server's own PID, and holds only what it started.
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        left = stop_session(proc)
         log.close()
-        deadline = time.monotonic() + 10
-        while any(alive(p) for p in family) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        left = [p for p in family if alive(p)]
         assert not left, f"mlflow server children still running: {left}"
+
+
+def stop_session(proc: subprocess.Popen, timeout: float = 20) -> list[int]:
+    """Stop a process started with start_new_session=True, and everything it started: SIGTERM
+    to its process group (whose id is its own PID), SIGKILL after `timeout`. Returns the PIDs of
+    its descendants still alive 10 s later (killed then, by PID: they are ours)."""
+    import signal
+    import time
+
+    family = descendants(proc.pid)
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in family) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in family if alive(p)]
+    for pid in left:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return left
 
 
 def http_ok(url: str, prefix: Sequence[str] = ()) -> bool:

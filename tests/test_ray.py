@@ -20,7 +20,7 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from conftest import alive, descendants, free_port, serve_mlflow
+from conftest import free_port, serve_mlflow, stop_session
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -71,20 +71,8 @@ def ray_head(netns: list[str], tmp_path: Path) -> Iterator[str]:
             time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        family = descendants(proc.pid)
-        with_signal(-proc.pid, signal.SIGTERM)  # its own process group
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with_signal(-proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        left = stop_session(proc, timeout=30)
         log.close()
-        deadline = time.monotonic() + 15
-        while any(alive(p) for p in family) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        left = [p for p in family if alive(p)]
-        for pid in left:  # Ray daemons that outlived the head: ours, stopped by PID
-            with_signal(pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
         assert not left, f"ray processes outlived the head: {left}"
 
