@@ -53,6 +53,21 @@ def runs_of(store: str, experiment: str) -> list:
     return client.search_runs([found.experiment_id])
 
 
+# `python -c` script: lstmlab's CLI with training patched to raise for model.units=2 (the only
+# model of fewer than 50 weights), for tests of failing jobs.
+FAIL_UNITS_2 = """
+import lstmlab.schedules as schedules
+real_train = schedules.train
+def train(model, problem, cfg, samples, rng, on_steps=None):
+    if model.count_params() < 50:
+        raise RuntimeError("injected failure")
+    return real_train(model, problem, cfg, samples, rng, on_steps)
+schedules.train = train
+from lstmlab.cli import entry
+entry()
+"""
+
+
 def run_cli(
     tmp_path: Path, *args: str, module: bool = False, script: str | None = None, timeout: int = 300
 ) -> subprocess.CompletedProcess:

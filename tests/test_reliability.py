@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import free_port, run_cli, runs_of
+from conftest import FAIL_UNITS_2, free_port, run_cli, runs_of
 from mlflow.tracking import MlflowClient
 
 from lstmlab.cli import Job, run
@@ -116,19 +116,6 @@ def test_an_unusable_store_fails_fast_before_any_work(tmp_path, uri_template, mu
     assert len(errors) == 1 and f"tracking.uri={uri}" in errors[0]
     assert "Traceback" not in proc.stderr
     assert "training" not in proc.stdout
-
-
-FAIL_UNITS_2 = """
-import lstmlab.schedules as schedules
-real_train = schedules.train
-def train(model, problem, cfg, samples, rng, on_steps=None):
-    if model.count_params() < 50:  # model.units=2 only
-        raise RuntimeError("injected failure")
-    return real_train(model, problem, cfg, samples, rng, on_steps)
-schedules.train = train
-from lstmlab.cli import entry
-entry()
-"""
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, runs_of
+from conftest import FAIL_UNITS_2, run_cli, runs_of
 from mlflow.tracking import MlflowClient
 
 TINY = ["schedule.epochs=15", "eval.samples=40", "eval.show=0", "model.units=4",
@@ -52,20 +52,9 @@ def test_parallel_sweep_on_a_fresh_store_groups_jobs_under_one_parent(tmp_path, 
 
 def test_a_failing_job_does_not_stop_the_sweep_and_fails_the_parent(tmp_path, store):
     # A job that raises mid-run: the others still run; the parent says which failed and why.
-    script = """
-import lstmlab.schedules as schedules
-real_train = schedules.train
-def train(model, problem, cfg, samples, rng, on_steps=None):
-    if model.count_params() < 50:  # model.units=2 only (35 weights)
-        raise RuntimeError("injected failure")
-    return real_train(model, problem, cfg, samples, rng, on_steps)
-schedules.train = train
-from lstmlab.cli import main
-main()
-"""
     proc = run_cli(
         tmp_path, "-m", "model=lstm", "model.units=2,4,6", f"tracking.uri={store}",
-        *[a for a in TINY if not a.startswith("model.units")], script=script,
+        *[a for a in TINY if not a.startswith("model.units")], script=FAIL_UNITS_2,
     )  # fmt: skip
     assert proc.returncode == 1
     assert "1 job(s) did not finish" in proc.stderr
