@@ -50,8 +50,35 @@ class MergeMode(Enum):
     ave = "ave"
 
 
+class Padding(Enum):
+    # Padding before a sequence (its last step at the end) or after it.
+    pre = "pre"
+    post = "post"
+
+
+class Normalize(Enum):
+    none = "none"
+    # Per feature, mean 0 and standard deviation 1 on the training split's real timesteps.
+    zscore = "zscore"
+
+
 @dataclass
-class CumsumConfig:
+class GeneratedConfig:
+    """A generator of fresh sequences (the tutorials' problems)."""
+
+    # Which option this is (the schema is picked by it when a logged config is read back).
+    kind: str = MISSING
+    # The dataset's name in MLflow.
+    name: str = MISSING
+    # Sequences a bulk schedule draws once as its training set.
+    samples: int = 10_000
+    # Fresh sequences drawn once as the validation set (used when eval.every > 0).
+    validation_samples: int = 1000
+
+
+@dataclass
+class CumsumConfig(GeneratedConfig):
+    kind: str = "cumsum"
     name: str = "cumsum"
     timesteps: int = 10
     # The label flips to 1 at the first step whose running sum reaches threshold * timesteps.
@@ -60,12 +87,59 @@ class CumsumConfig:
 
 
 @dataclass
-class EchoConfig:
+class EchoConfig(GeneratedConfig):
+    kind: str = "echo"
     name: str = "echo"
     length: int = 50
     n_features: int = 100
     out_index: int = 2
     samples: int = 10_000
+
+
+@dataclass
+class FixedDataConfig:
+    """Recorded sequences with fixed splits: a file or an archive set."""
+
+    kind: str = MISSING
+    # The dataset's name in MLflow (files: the file's name when null).
+    name: str | None = None
+    # Fraction of the training data held out as the validation set, stratified by class.
+    validation: float = 0.0
+    # Fraction of the data held out as the test set when the source has no test split of its
+    # own (null: the source's test split, or 0.2 when it has none).
+    test: float | None = None
+    # Seeds the validation and test splits; null: the run's seed.
+    split_seed: int | None = None
+    normalize: Normalize = Normalize.none
+    padding: Padding = Padding.post
+    # Fills padded timesteps; a timestep whose every feature equals it is masked.
+    pad_value: float = 0.0
+
+
+@dataclass
+class NpzConfig(FixedDataConfig):
+    kind: str = "npz"
+    path: str = MISSING
+
+
+@dataclass
+class CsvConfig(FixedDataConfig):
+    kind: str = "csv"
+    path: str = MISSING
+    test_path: str | None = None
+    id_column: str = "id"
+    # Orders the rows of a sequence; null: the order of the file.
+    time_column: str | None = None
+    label_column: str = "label"
+    # null: every column but the id, time and label columns.
+    feature_columns: list[str] | None = None
+
+
+@dataclass
+class UeaConfig(FixedDataConfig):
+    kind: str = "uea"
+    # A UEA/UCR archive set that aeon ships (dataset.name=BasicMotions, ...).
+    name: str | None = "JapaneseVowels"
 
 
 @dataclass
@@ -80,6 +154,20 @@ class ModelConfig:
     align_backward: bool = True
 
 
+class Monitor(Enum):
+    val_loss = "val_loss"
+    val_acc = "val_acc"
+
+
+@dataclass
+class EarlyStoppingConfig:
+    # Validations without improvement before training stops; 0: never stop early.
+    patience: int = 0
+    monitor: Monitor = Monitor.val_loss
+    # An improvement smaller than this does not count.
+    min_delta: float = 0.0
+
+
 @dataclass
 class ScheduleConfig:
     name: str = MISSING
@@ -91,27 +179,33 @@ class ScheduleConfig:
     fast: bool = True
     # Compile the fast loop with XLA: ~3x faster than a plain graph, ~220 MiB more peak memory.
     jit: bool = True
+    # Stops when the validation metric stops improving, and restores the best weights.
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
 @dataclass
 class OnlineConfig(ScheduleConfig):
-    # One optimizer step per freshly generated batch of sequences; batch 1 is the tutorials'
-    # "epochs" (one fit per sequence). Fresh data never repeats, so it cannot be overfitted.
+    # One optimizer step per batch: freshly generated sequences, or sequences drawn from the
+    # training split of fixed data. Batch 1 is the tutorials' "epochs" (one fit per sequence).
     name: str = "online"
     epochs: int = 1000
 
 
 @dataclass
 class BulkConfig(ScheduleConfig):
+    # Epochs over the training split (generators: dataset.samples sequences drawn once).
     name: str = "bulk"
     batch_size: int = 10
 
 
 @dataclass
 class EvalConfig:
+    # Generators: fresh sequences to test on (fixed data has its test split).
     samples: int = 1000
-    # How many evaluation sequences to print as y vs yhat.
+    # How many test sequences to print as y vs yhat.
     show: int = 5
+    # Validate every this many training steps (val_loss, val_acc); 0: never.
+    every: int = 0
 
 
 @dataclass
@@ -128,7 +222,7 @@ class TrackingConfig:
 
 @dataclass
 class Config:
-    # Any: the group's schema (CumsumConfig or EchoConfig, OnlineConfig or BulkConfig) comes
+    # Any: the group's schema (CumsumConfig, NpzConfig, ..., OnlineConfig or BulkConfig) comes
     # with the chosen option and stays typed and closed.
     dataset: Any = MISSING
     model: ModelConfig = MISSING
@@ -157,6 +251,9 @@ def register_configs() -> None:
     cs.store(name="config_schema", node=Config)
     cs.store(group="dataset", name="cumsum_schema", node=CumsumConfig)
     cs.store(group="dataset", name="echo_schema", node=EchoConfig)
+    cs.store(group="dataset", name="npz_schema", node=NpzConfig)
+    cs.store(group="dataset", name="csv_schema", node=CsvConfig)
+    cs.store(group="dataset", name="uea_schema", node=UeaConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="schedule", name="online_schema", node=OnlineConfig)
     cs.store(group="schedule", name="bulk_schema", node=BulkConfig)
@@ -168,14 +265,12 @@ def _positive(key: str, value: int) -> None:
         raise ConfigError(key, value, "must be a positive integer")
 
 
-def validate(cfg: Config) -> None:
-    """Raise ConfigError for the first value that is in range for its type but cannot work."""
-    data = cfg.dataset
+def _validate_generated(data: GeneratedConfig, ev: EvalConfig) -> None:
     if isinstance(data, CumsumConfig):
         _positive("dataset.timesteps", data.timesteps)
         if not 0.0 < data.threshold <= 1.0:
             raise ConfigError("dataset.threshold", data.threshold, "must be in (0, 1]")
-    else:
+    elif isinstance(data, EchoConfig):
         _positive("dataset.length", data.length)
         if data.n_features < 2:
             raise ConfigError("dataset.n_features", data.n_features, "must be at least 2")
@@ -186,6 +281,44 @@ def validate(cfg: Config) -> None:
                 f"must be an index into the sequence, 0 to {data.length - 1} (dataset.length - 1)",
             )
     _positive("dataset.samples", data.samples)
+    if ev.every:
+        _positive("dataset.validation_samples", data.validation_samples)
+
+
+def _validate_fixed(data: FixedDataConfig, ev: EvalConfig) -> None:
+    if not 0.0 <= data.validation < 1.0:
+        raise ConfigError("dataset.validation", data.validation, "must be a fraction in [0, 1)")
+    if data.test is not None and not 0.0 < data.test < 1.0:
+        raise ConfigError(
+            "dataset.test", data.test, "must be a fraction in (0, 1), or null (the source's own)"
+        )
+    if data.validation + (data.test or 0.0) >= 1.0:
+        raise ConfigError(
+            "dataset.validation",
+            data.validation,
+            f"leaves no training data beside dataset.test={data.test}: the two must sum to < 1",
+        )
+    if data.split_seed is not None and data.split_seed < 0:
+        raise ConfigError("dataset.split_seed", data.split_seed, "must be 0 or more, or null")
+    if ev.every and not data.validation:
+        raise ConfigError(
+            "eval.every",
+            ev.every,
+            "needs a validation set: set dataset.validation (a fraction of the training data)",
+        )
+    for key in ("path", "test_path"):
+        value = getattr(data, key, None)
+        if value is not None and not str(value).strip():
+            raise ConfigError(f"dataset.{key}", value, "must be a file path")
+
+
+def validate(cfg: Config) -> None:
+    """Raise ConfigError for the first value that is in range for its type but cannot work."""
+    data = cfg.dataset
+    if isinstance(data, GeneratedConfig):
+        _validate_generated(data, cfg.eval)
+    else:
+        _validate_fixed(data, cfg.eval)
 
     model = cfg.model
     _positive("model.units", model.units)
@@ -203,13 +336,29 @@ def validate(cfg: Config) -> None:
     _positive("schedule.epochs", sched.epochs)
     _positive("schedule.chunk", sched.chunk)
     _positive("schedule.batch_size", sched.batch_size)
-    if isinstance(sched, BulkConfig) and sched.batch_size > data.samples:
+    stop = sched.early_stopping
+    if stop.patience < 0:
+        raise ConfigError("schedule.early_stopping.patience", stop.patience,
+                          "must be 0 (off) or more")  # fmt: skip
+    if stop.min_delta < 0:
+        raise ConfigError("schedule.early_stopping.min_delta", stop.min_delta, "must be 0 or more")
+    if stop.patience and not cfg.eval.every:
+        raise ConfigError(
+            "schedule.early_stopping.patience",
+            stop.patience,
+            "needs validation during training: set eval.every (steps between validations)",
+        )
+    if cfg.eval.every < 0:
+        raise ConfigError("eval.every", cfg.eval.every, "must be 0 (never) or more steps")
+    generated = isinstance(data, GeneratedConfig)
+    if isinstance(sched, BulkConfig) and generated and sched.batch_size > data.samples:
         raise ConfigError(
             "schedule.batch_size",
             sched.batch_size,
             f"must be at most dataset.samples ({data.samples})",
         )
-    _positive("eval.samples", cfg.eval.samples)
+    if generated:
+        _positive("eval.samples", cfg.eval.samples)
     if cfg.eval.show < 0:
         raise ConfigError("eval.show", cfg.eval.show, "must be 0 or more")
     if cfg.seed < 0:
@@ -247,9 +396,18 @@ def fingerprint(resolved: Mapping[str, Any]) -> str:
 
 
 _OPTIONS = {
-    "dataset": {"cumsum": CumsumConfig, "echo": EchoConfig},
+    "dataset": {
+        "cumsum": CumsumConfig,
+        "echo": EchoConfig,
+        "npz": NpzConfig,
+        "csv": CsvConfig,
+        "uea": UeaConfig,
+    },
     "schedule": {"online": OnlineConfig, "bulk": BulkConfig},
 }
+# The field that names a group's option in a logged config (configs logged before the
+# dataset's kind existed named it in dataset.name).
+_KIND = {"dataset": "kind", "schedule": "name"}
 
 
 def from_resolved(tree: Mapping[str, Any]) -> DictConfig:
@@ -257,9 +415,10 @@ def from_resolved(tree: Mapping[str, Any]) -> DictConfig:
     each group is picked by its ``name``, so the same checks apply as on the command line."""
     cfg = OmegaConf.structured(Config)
     for group, options in _OPTIONS.items():
-        name = tree[group]["name"]
+        key = _KIND[group] if _KIND[group] in tree[group] else "name"
+        name = tree[group][key]
         if name not in options:
-            raise ConfigError(f"{group}.name", name, f"one of {', '.join(options)}")
+            raise ConfigError(f"{group}.{key}", name, f"one of {', '.join(options)}")
         cfg[group] = OmegaConf.structured(options[name])
     cfg.model = OmegaConf.structured(ModelConfig)
     cfg.tracking = OmegaConf.structured(TrackingConfig)

@@ -1,4 +1,5 @@
-"""Evaluate a trained model on fresh sequences."""
+"""Evaluate a trained model on a split: the validation set during training, the test set at
+the end (fresh sequences for generators)."""
 
 from __future__ import annotations
 
@@ -7,48 +8,87 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from lstmlab.models import loss_for
-from lstmlab.problems import Problem
+from lstmlab.data import Sequences, Task
 
-# Large enough to keep the number of calls small, small enough to bound memory for echo.
-_BATCH = 2048
+# Predictions run in batches of this many sequences, the last one padded, so that a sequence
+# length compiles Keras' predict function once whatever the split's size.
+_BATCH = 256
+# Keras clips probabilities to [eps, 1 - eps] in its cross-entropies; so does this.
+_EPS = 1e-7
 
 
 @dataclass
 class Evaluation:
     loss: float
-    # Per timestep for per-timestep problems, per sequence otherwise.
+    # Per real timestep for per-timestep tasks, per sequence otherwise.
     acc: float
     # Whole sequence exactly right (equals acc for one label per sequence).
     seq_acc: float
     y: np.ndarray
     yhat: np.ndarray
+    mask: np.ndarray
+    per_timestep: bool
 
-    def metrics(self) -> dict[str, float]:
-        return {"eval_loss": self.loss, "eval_acc": self.acc, "eval_seq_acc": self.seq_acc}
+    def metrics(self, prefix: str) -> dict[str, float]:
+        found = {f"{prefix}_loss": self.loss, f"{prefix}_acc": self.acc}
+        if self.per_timestep or prefix == "eval":
+            found[f"{prefix}_seq_acc"] = self.seq_acc
+        return found
 
-    def examples(self, count: int) -> list[str]:
-        """The first count sequences as the seeds print them: y, yhat, correct."""
+    def examples(self, count: int, classes: list[str] | None = None) -> list[str]:
+        """The first count sequences as the seeds print them: y, yhat, correct (per-timestep
+        labels over the real timesteps only; class names for named classes)."""
+
+        def shown(labels: np.ndarray) -> str:
+            if classes is None or classes == [str(i) for i in range(len(classes))]:
+                return str(labels)
+            if labels.ndim == 0:
+                return classes[int(labels)]
+            return "[" + " ".join(classes[int(v)] for v in labels) + "]"
+
         lines = []
-        for y, yhat in zip(self.y[:count], self.yhat[:count], strict=True):
-            lines.append(f"y={y}, yhat={yhat}, correct={bool(np.array_equal(y, yhat))}")
+        for y, yhat, m in zip(self.y[:count], self.yhat[:count], self.mask[:count], strict=True):
+            if self.per_timestep:
+                y, yhat = y[m], yhat[m]
+            lines.append(
+                f"y={shown(y)}, yhat={shown(yhat)}, correct={bool(np.array_equal(y, yhat))}"
+            )
         return lines
 
 
-def evaluate(
-    model: keras.Model, problem: Problem, rng: np.random.Generator, samples: int
-) -> Evaluation:
-    x, y = problem.sample(rng, samples)
-    p = np.concatenate(
-        [np.asarray(model(x[i : i + _BATCH], training=False)) for i in range(0, samples, _BATCH)]
-    )
-    loss = float(loss_for(problem)(y, p))
-    labels, predicted = problem.decode(y), problem.decode(p)
-    hits = (labels == predicted).reshape(samples, -1)
-    return Evaluation(
-        loss=loss,
-        acc=float(hits.mean()),
-        seq_acc=float(hits.all(axis=1).mean()),
-        y=labels,
-        yhat=predicted,
-    )
+def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """The model's outputs for x, in fixed-size batches."""
+    n = len(x)
+    size = min(_BATCH, n)
+    outputs = []
+    for start in range(0, n, size):
+        batch = x[start : start + size]
+        if len(batch) < size:
+            batch = np.concatenate([batch, np.repeat(batch[-1:], size - len(batch), axis=0)])
+        outputs.append(np.asarray(model.predict_on_batch(batch)))
+    return np.concatenate(outputs)[:n]
+
+
+def item_losses(task: Task, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Cross-entropy per label ((n,) or (n, T)), as Keras computes it."""
+    p = np.clip(p.astype(np.float64), _EPS, 1 - _EPS)
+    if task.binary:
+        p = p[..., 0]
+        return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return -np.log(np.take_along_axis(p, y[..., None].astype(np.int64), axis=-1)[..., 0])
+
+
+def evaluate(model: keras.Model, task: Task, seqs: Sequences) -> Evaluation:
+    p = predict(model, seqs.x)
+    labels, predicted = seqs.y, task.decode(p)
+    losses = item_losses(task, labels, p)
+    hits = labels == predicted
+    if task.per_timestep:
+        weight = seqs.mask
+        acc = float(hits[weight].mean())
+        seq_acc = float((hits | ~weight).all(axis=1).mean())
+        loss = float(losses[weight].mean())
+    else:
+        acc = seq_acc = float(hits.mean())
+        loss = float(losses.mean())
+    return Evaluation(loss, acc, seq_acc, labels, predicted, seqs.mask, task.per_timestep)

@@ -1,4 +1,4 @@
-"""Figures: the loss curve of one run."""
+"""Figures: the training and validation curves of one run."""
 
 from __future__ import annotations
 
@@ -21,16 +21,41 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     return (sums[idx] - sums[lo]) / (idx - lo)
 
 
-def loss_curve(losses: np.ndarray, title: str) -> Figure:
-    """Per-step training loss, with a moving average (one step is one noisy sequence)."""
-    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+def loss_curve(
+    losses: np.ndarray,
+    title: str,
+    accs: np.ndarray | None = None,
+    validations: list[tuple[int, dict[str, float]]] | None = None,
+    best_step: int | None = None,
+) -> Figure:
+    """Per-step training loss with a moving average (one step is one noisy batch); with
+    validations, the validation loss beside it and a second panel of accuracies, and the step
+    early stopping kept marked."""
+    panels = 2 if validations else 1
+    fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 4), layout="constrained",
+                             squeeze=False)  # fmt: skip
     steps = np.arange(len(losses))
-    ax.plot(steps, losses, color="0.75", linewidth=0.8, label="train_loss")
     window = max(1, len(losses) // 50)
-    if window > 1:
-        ax.plot(steps, moving_average(losses, window), color="C0", label=f"mean of {window} steps")
-    ax.set(xlabel="step", ylabel="loss", title=title)
-    ax.legend()
+    series = [("loss", losses, "train_loss", "val_loss")]
+    if validations:
+        acc = accs if accs is not None else np.full(len(losses), np.nan)
+        series.append(("accuracy", acc, "train_acc", "val_acc"))
+    for ax, (label, values, train_key, val_key) in zip(axes[0], series, strict=True):
+        ax.plot(steps, values, color="0.75", linewidth=0.8, label=train_key)
+        if window > 1:
+            ax.plot(steps, moving_average(values, window), color="C0",
+                    label=f"mean of {window} steps")  # fmt: skip
+        if validations:
+            # A validation after s steps belongs to the last of them, step s - 1.
+            at = [s - 1 for s, _ in validations]
+            ax.plot(at, [m[val_key] for _, m in validations], color="C1", marker="o",
+                    markersize=3, label=val_key)  # fmt: skip
+        if best_step is not None:
+            ax.axvline(best_step - 1, color="C2", linestyle="--", linewidth=1,
+                       label=f"best (after {best_step} steps)")  # fmt: skip
+        ax.set(xlabel="step", ylabel=label)
+        ax.legend()
+    fig.suptitle(title)
     return fig
 
 

@@ -17,7 +17,8 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lstmlab.config import CONF_DIR, ConfigError, register_configs, to_settings
+from lstmlab.config import CONF_DIR, ConfigError, GeneratedConfig, register_configs, to_settings
+from lstmlab.data import DataError
 
 register_configs()
 
@@ -26,7 +27,7 @@ MULTIRUN_FLAGS = ("-m", "--multirun")
 
 def one_line(exc: BaseException) -> str:
     """A composition or validation error as one line that names the key."""
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, ConfigError | DataError):
         return str(exc)
     for err in (exc, exc.__cause__, exc.__context__):
         if isinstance(err, OmegaConfBaseException) and getattr(err, "full_key", None):
@@ -76,17 +77,35 @@ def jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     return batch
 
 
+def _check_data(settings, checked: set[str]) -> None:
+    """Load a sweep job's file or archive data (once per distinct dataset, split and batch
+    size), so that a missing file or a bad array stops the whole sweep before any job starts.
+    Files are read once per process: jobs run in this process reuse what was read here."""
+    if isinstance(settings.dataset, GeneratedConfig):
+        return
+    from lstmlab.experiment import load_data
+
+    key = repr((settings.dataset, settings.seed, settings.schedule.batch_size))
+    if key not in checked:
+        checked.add(key)
+        load_data(settings)
+
+
 def check(overrides: list[str], multirun: bool) -> str | None:
     """None when every job composes and validates, else one line saying what is wrong."""
     try:
         todo = jobs(overrides, multirun)
     except (HydraException, OmegaConfBaseException) as exc:
         return one_line(exc)
+    checked: set[str] = set()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         for i, job in enumerate(todo):
             try:
-                to_settings(compose("config", job))
-            except (HydraException, OmegaConfBaseException, ConfigError) as exc:
+                settings = to_settings(compose("config", job))
+                # A single run loads its data itself before touching the store.
+                if len(todo) > 1:
+                    _check_data(settings, checked)
+            except (HydraException, OmegaConfBaseException, ConfigError, DataError) as exc:
                 if len(todo) == 1:
                     return one_line(exc)
                 swept = " ".join(a for a in job if a not in overrides)

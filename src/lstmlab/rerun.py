@@ -4,7 +4,7 @@
     lstmlab-rerun <run id> --uri http://127.0.0.1:5000
 
 The new run is logged to the same store and experiment, tagged ``lstmlab.rerun_of``. Exits 0
-when its eval metrics and train_loss history equal the original's exactly, 1 when they differ.
+when its held-out metrics and train_loss history equal the original's exactly, 1 when they differ.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import sys
 import yaml
 
 from lstmlab.config import DEFAULT_TRACKING_URI, ConfigError, from_resolved, to_settings
-
-METRICS = ("eval_loss", "eval_acc", "eval_seq_acc")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from lstmlab.cli import Job, run
+    from lstmlab.experiment import Job, run
     from lstmlab.tracking import Tracker
 
     client = MlflowClient(args.uri)
@@ -60,8 +58,8 @@ def main(argv: list[str] | None = None) -> None:
 
     same = True
     print(f"\n{'metric':<14}{'original':>14}{'rerun':>14}")
-    for key in METRICS:
-        a, b = original.data.metrics.get(key), outcome.metrics[key]
+    for key in outcome.metrics:
+        a, b = original.data.metrics.get(key, float("nan")), outcome.metrics[key]
         same &= a == b
         print(f"{key:<14}{a:>14.6f}{b:>14.6f}{'' if a == b else '  differs'}")
     old, new = history(args.run_id), history(outcome.run_id)

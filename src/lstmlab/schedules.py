@@ -1,10 +1,13 @@
-"""Training schedules: online (one Adam step per fresh sequence) and bulk (minibatch epochs).
+"""Training schedules: online (one Adam step per batch of sequences) and bulk (minibatch epochs).
 
 Both schedules reduce to the same thing: a stream of chunks, each a stack of batches of shape
 (steps, batch, ...), and one optimizer step per batch. The fast path runs a whole chunk inside
 one XLA-compiled ``tf.while_loop``; calling ``model.fit`` once per sequence, as the tutorials do,
 spends almost all of its time in per-call overhead. The plain path (``schedule.fast=false``)
 calls Keras' ``train_on_batch`` once per step on the same batches, in the same order.
+
+Validation (``eval.every``) cuts the stream at multiples of its interval; early stopping
+(``schedule.early_stopping``) ends it and puts the best weights back.
 """
 
 from __future__ import annotations
@@ -12,18 +15,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from lstmlab.config import BulkConfig, OnlineConfig
+from lstmlab.config import BulkConfig, EarlyStoppingConfig, Monitor, OnlineConfig
+from lstmlab.data import Dataset, Sequences, Task
 from lstmlab.models import accuracy, loss_for
-from lstmlab.problems import Problem
 
 # Called after every chunk with the index of its first step and its per-step loss and accuracy.
 StepsCallback = Callable[[int, np.ndarray, np.ndarray], None]
+# Called every eval.every steps with the number of steps done; returns validation metrics.
+Validate = Callable[[int], dict[str, float]]
 Chunk = tuple[np.ndarray, np.ndarray]
 
 
@@ -38,27 +43,44 @@ class Training:
     # Wall time of the optimizer steps, and of tracing + XLA compilation, apart.
     seconds: float
     compile_seconds: float
+    # (steps done, metrics) of every validation.
+    validations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    # Early stopping: the steps done at the best validation, and its monitored value.
+    best_step: int | None = None
+    best_value: float | None = None
+    stopped_early: bool = False
 
     @property
     def steps(self) -> int:
         return len(self.losses)
 
 
-def online_chunks(problem: Problem, cfg: OnlineConfig, rng: np.random.Generator) -> Iterator[Chunk]:
-    """cfg.epochs batches of cfg.batch_size fresh sequences, cfg.chunk steps at a time."""
+def _batches(task: Task, seqs: Sequences, idx: np.ndarray) -> Chunk:
+    """Sequences idx (steps, batch) as stacked batches of inputs and the loss's targets."""
+    return seqs.x[idx], task.targets(seqs.y[idx])
+
+
+def online_chunks(data: Dataset, cfg: OnlineConfig, rng: np.random.Generator) -> Iterator[Chunk]:
+    """cfg.epochs batches of cfg.batch_size sequences, cfg.chunk steps at a time: fresh from a
+    generator, or drawn at random from the training split of fixed data."""
     size = cfg.batch_size
     for start in range(0, cfg.epochs, cfg.chunk):
         steps = min(cfg.chunk, cfg.epochs - start)
-        x, y = problem.sample(rng, steps * size)
-        yield x.reshape(steps, size, *x.shape[1:]), y.reshape(steps, size, *y.shape[1:])
+        if data.sampler is not None:
+            seqs = data.sampler(rng, steps * size)
+            idx = np.arange(steps * size).reshape(steps, size)
+        else:
+            seqs = data.train
+            idx = rng.integers(0, len(seqs), size=(steps, size))
+        yield _batches(data.task, seqs, idx)
 
 
-def bulk_chunks(
-    problem: Problem, cfg: BulkConfig, samples: int, rng: np.random.Generator
-) -> Iterator[Chunk]:
-    """samples sequences drawn once, reshuffled every epoch, as batches of cfg.batch_size; the
-    last, smaller batch of an epoch (as in model.fit) comes as a chunk of its own."""
-    x, y = problem.sample(rng, samples)
+def bulk_chunks(data: Dataset, cfg: BulkConfig, rng: np.random.Generator) -> Iterator[Chunk]:
+    """The training set (generators: dataset.samples sequences drawn once), reshuffled every
+    epoch, as batches of cfg.batch_size; the last, smaller batch of an epoch (as in model.fit)
+    comes as a chunk of its own."""
+    seqs = data.training_set(rng)
+    samples = len(seqs)
     size = cfg.batch_size
     full = samples // size
     for _ in range(cfg.epochs):
@@ -66,28 +88,54 @@ def bulk_chunks(
         for start in range(0, full, cfg.chunk):
             steps = min(cfg.chunk, full - start)
             idx = order[start * size : (start + steps) * size]
-            yield (
-                x[idx].reshape(steps, size, *x.shape[1:]),
-                y[idx].reshape(steps, size, *y.shape[1:]),
-            )
+            yield _batches(data.task, seqs, idx.reshape(steps, size))
         if full * size < samples:
-            idx = order[full * size :]
-            yield x[idx][None], y[idx][None]
+            yield _batches(data.task, seqs, order[full * size :][None])
 
 
 def planned_steps(cfg: OnlineConfig | BulkConfig, samples: int) -> int:
+    """Optimizer steps of a schedule; samples: the training set's size (bulk only)."""
     if isinstance(cfg, OnlineConfig):
         return cfg.epochs
     return cfg.epochs * math.ceil(samples / cfg.batch_size)
 
 
-def compiled_loop(model: keras.Model, problem: Problem, jit: bool = True) -> Callable:
+class EarlyStopping:
+    """Tracks the monitored validation metric; says when it has not improved by min_delta for
+    `patience` validations in a row, and keeps the best weights to put back."""
+
+    def __init__(self, cfg: EarlyStoppingConfig):
+        self.cfg = cfg
+        self.key = cfg.monitor.value
+        # Loss: lower is better; accuracy: higher.
+        self.sign = 1.0 if cfg.monitor is Monitor.val_loss else -1.0
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.weights: list[np.ndarray] | None = None
+        self.waited = 0
+
+    def update(self, step: int, metrics: dict[str, float], model: keras.Model) -> bool:
+        """Record a validation; True when training should stop."""
+        value = metrics[self.key]
+        if self.best is None or self.sign * (self.best - value) > self.cfg.min_delta:
+            self.best, self.best_step, self.waited = value, step, 0
+            self.weights = model.get_weights()
+            return False
+        self.waited += 1
+        return self.waited >= self.cfg.patience
+
+    def restore(self, model: keras.Model) -> None:
+        if self.weights is not None:
+            model.set_weights(self.weights)
+
+
+def compiled_loop(model: keras.Model, task: Task, jit: bool = True) -> Callable:
     """``run(xs, ys, n) -> (losses, accs)``: n optimizer steps, step i on batch (xs[i], ys[i]),
     in one XLA program. xs may be padded past n, so that every chunk has the same shape and
     the loop compiles once. jit=False: the same loop as a plain TensorFlow graph (XLA's
     compilation of it costs ~220 MiB of peak memory for a BiLSTM(50); the graph runs it at
     about a third of XLA's speed)."""
-    loss_fn = loss_for(problem)
+    loss_fn = loss_for(task)
     optimizer = model.optimizer
     variables = model.trainable_variables
     # Slot variables must exist before tracing: a tf.function may not create variables on
@@ -99,7 +147,7 @@ def compiled_loop(model: keras.Model, problem: Problem, jit: bool = True) -> Cal
             p = model(x, training=True)
             loss = loss_fn(y, p)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        return loss, accuracy(problem, y, p)
+        return loss, accuracy(task, x, y, p)
 
     @tf.function(jit_compile=jit)
     def run(xs, ys, n):
@@ -125,55 +173,99 @@ def _pad(a: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([a, np.zeros((size - len(a), *a.shape[1:]), a.dtype)])
 
 
+def _cut(chunks: Iterator[Chunk], every: int) -> Iterator[Chunk]:
+    """The same steps, cut so that a piece ends at every multiple of `every` (0: uncut)."""
+    done = 0
+    for xs, ys in chunks:
+        while len(xs):
+            take = len(xs) if not every else min(len(xs), every - done % every)
+            yield xs[:take], ys[:take]
+            xs, ys = xs[take:], ys[take:]
+            done += take
+
+
 def train(
     model: keras.Model,
-    problem: Problem,
+    task: Task,
     cfg: OnlineConfig | BulkConfig,
-    samples: int,
+    data: Dataset,
     rng: np.random.Generator,
     on_steps: StepsCallback | None = None,
+    validate: Validate | None = None,
+    every: int = 0,
 ) -> Training:
-    """Train model under the schedule cfg; samples is dataset.samples (bulk only)."""
+    """Train model under the schedule cfg on data's training stream or split. With validate
+    and every > 0: validate after every `every` steps and at the end, and stop early as
+    cfg.early_stopping says."""
     if isinstance(cfg, OnlineConfig):
-        chunks = online_chunks(problem, cfg, rng)
+        chunks = online_chunks(data, cfg, rng)
     else:
-        chunks = bulk_chunks(problem, cfg, samples, rng)
-    run = compiled_loop(model, problem, cfg.jit) if cfg.fast else None
-    # Chunk length per batch shape: later chunks are padded to the first one's length, so a
-    # shape compiles once (the first chunk of a shape is its longest).
+        chunks = bulk_chunks(data, cfg, rng)
+    every = every if validate is not None else 0
+    stopper = EarlyStopping(cfg.early_stopping) if every and cfg.early_stopping.patience else None
+    run = compiled_loop(model, task, cfg.jit) if cfg.fast else None
+    # Chunk length per batch shape: the first chunk of a shape sets it, later ones are padded
+    # to it (or cut to it), so a shape compiles once.
     widths: dict[tuple[int, ...], int] = {}
+    compiled: set[tuple[int, ...]] = set()
     losses: list[np.ndarray] = []
     accs: list[np.ndarray] = []
-    seconds = compile_seconds = 0.0
+    result = Training(np.zeros(0), np.zeros(0), 0.0, 0.0)
     step = 0
-    for xs, ys in chunks:
-        n = len(xs)
-        if run is not None:
-            shape = xs.shape[1:]
-            if shape not in widths:
-                widths[shape] = n
-                # A zero-step call traces and compiles without touching the weights, so the
-                # compilation is timed apart from training.
+    for piece_xs, piece_ys in _cut(chunks, every):
+        shape = piece_xs.shape[1:]
+        width = widths.setdefault(shape, len(piece_xs))
+        for at in range(0, len(piece_xs), width):
+            xs, ys = piece_xs[at : at + width], piece_ys[at : at + width]
+            n = len(xs)
+            if run is not None:
+                if shape not in compiled:
+                    compiled.add(shape)
+                    # A zero-step call traces and compiles without touching the weights, so
+                    # the compilation is timed apart from training.
+                    t0 = time.perf_counter()
+                    run(_pad(xs, width), _pad(ys, width), tf.constant(0))
+                    result.compile_seconds += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                run(xs, ys, tf.constant(0))
-                compile_seconds += time.perf_counter() - t0
-            xs, ys = _pad(xs, widths[shape]), _pad(ys, widths[shape])
-            t0 = time.perf_counter()
-            chunk_losses, chunk_accs = (a.numpy()[:n] for a in run(xs, ys, tf.constant(n)))
-        else:
-            t0 = time.perf_counter()
-            chunk_losses, chunk_accs = _plain_steps(model, xs, ys)
-        seconds += time.perf_counter() - t0
-        losses.append(chunk_losses)
-        accs.append(chunk_accs)
-        if on_steps is not None:
-            on_steps(step, chunk_losses, chunk_accs)
-        bad = np.flatnonzero(~np.isfinite(chunk_losses))
-        if bad.size:
-            at = step + int(bad[0])
-            raise TrainingDiverged(f"train_loss is {chunk_losses[bad[0]]} at step {at}")
-        step += n
-    return Training(np.concatenate(losses), np.concatenate(accs), seconds, compile_seconds)
+                out = run(_pad(xs, width), _pad(ys, width), tf.constant(n))
+                chunk_losses, chunk_accs = (a.numpy()[:n] for a in out)
+            else:
+                t0 = time.perf_counter()
+                chunk_losses, chunk_accs = _plain_steps(model, xs, ys)
+            result.seconds += time.perf_counter() - t0
+            losses.append(chunk_losses)
+            accs.append(chunk_accs)
+            if on_steps is not None:
+                on_steps(step, chunk_losses, chunk_accs)
+            bad = np.flatnonzero(~np.isfinite(chunk_losses))
+            if bad.size:
+                at_step = step + int(bad[0])
+                raise TrainingDiverged(f"train_loss is {chunk_losses[bad[0]]} at step {at_step}")
+            step += n
+        if every and step % every == 0 and _validate(result, validate, step, stopper, model):
+            result.stopped_early = True
+            break
+    else:
+        if every and step % every:
+            _validate(result, validate, step, stopper, model)
+    if stopper is not None:
+        stopper.restore(model)
+        result.best_step, result.best_value = stopper.best_step, stopper.best
+    result.losses, result.accs = np.concatenate(losses), np.concatenate(accs)
+    return result
+
+
+def _validate(
+    result: Training,
+    validate: Validate,
+    step: int,
+    stopper: EarlyStopping | None,
+    model: keras.Model,
+) -> bool:
+    """Validate after `step` steps; True when early stopping says stop."""
+    metrics = validate(step)
+    result.validations.append((step, metrics))
+    return stopper is not None and stopper.update(step, metrics, model)
 
 
 def _plain_steps(model: keras.Model, xs: np.ndarray, ys: np.ndarray) -> Chunk:

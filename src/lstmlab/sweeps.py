@@ -90,7 +90,12 @@ class SweepCallback(Callback):
         log.tags({"lstmlab.sweep": log.run_id})
         keys = sorted(swept_keys(overrides, params))
         log.tags({"lstmlab.swept_keys": " ".join(keys)})
-        view = self.tracker.share_sweep_view(log.run_id, keys)
+        from omegaconf import OmegaConf
+
+        from lstmlab.config import GeneratedConfig
+
+        generated = issubclass(OmegaConf.get_type(config.dataset) or object, GeneratedConfig)
+        view = self.tracker.share_sweep_view(log.run_id, keys, "eval" if generated else "test")
         with read_write(hydra.overrides.task):
             hydra.overrides.task.append(f"tracking.parent_run_id={log.run_id}")
         # An interrupted sweep never reaches on_multirun_end; its parent must not stay RUNNING.

@@ -14,14 +14,18 @@ import time
 import traceback
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import Metric, Param, Run, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+if TYPE_CHECKING:
+    from lstmlab.data import Dataset
 
 # MLflow's limits for one log_batch call.
 MAX_METRICS_PER_BATCH = 1000
@@ -125,6 +129,46 @@ class RunLog:
 
     def directory(self, local_dir: Path, artifact_path: str) -> None:
         self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+
+    def json_file(self, value: Mapping[str, Any], artifact_file: str) -> None:
+        self.client.log_dict(self.run_id, dict(value), artifact_file)
+
+    def inputs(self, dataset: Dataset) -> None:
+        """What the run trained and was tested on, as MLflow dataset inputs (the UI's Datasets
+        column): per source file, its path and the digest of its content, in the context it
+        served in; for generated data, the generator and its parameters."""
+        from mlflow.data import from_numpy
+        from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        entries = []
+        for src in dataset.sources:
+            if src.path is None:
+                ds = MetaDataset(CodeDatasetSource(tags=src.params), src.name, src.digest)
+            else:
+                split = dataset.test if src.context == "testing" else dataset.train
+                with warnings.catch_warnings():
+                    # MLflow finds two registrations of its local-file source and says so; both
+                    # are the same class.
+                    warnings.simplefilter("ignore", UserWarning)
+                    ds = from_numpy(split.x, source=src.path, targets=split.y, name=src.name,
+                                    digest=src.digest)  # fmt: skip
+            tags = [InputTag(MLFLOW_DATASET_CONTEXT, src.context)]
+            entries.append(DatasetInput(ds._to_mlflow_entity(), tags))
+        # The store looks a dataset up by name and digest and inserts it when missing, in two
+        # steps: parallel jobs logging the same dataset for the first time race, and the loser
+        # fails on the unique key. Its second try finds the winner's row.
+        for attempt in range(5):
+            try:
+                self.client.log_inputs(self.run_id, datasets=entries)
+                return
+            except MlflowException as exc:
+                text = str(exc).lower()
+                if attempt == 4 or not ("unique constraint" in text or "duplicate" in text):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def keras_model(self, model: Any, artifact_path: str = "model") -> None:
         # A native .keras file: MLflow's keras flavor adds seconds of environment inference
@@ -260,11 +304,12 @@ class Tracker:
         self.client.set_terminated(parent_run_id, RunStatus.to_string(status))
         return len(by_config), bad
 
-    def share_sweep_view(self, parent_run_id: str, swept: list[str]) -> str:
+    def share_sweep_view(self, parent_run_id: str, swept: list[str], held_out: str = "eval") -> str:
         """Publish a saved view of the runs page for a sweep and return its URL: only the
         sweep's runs, grouped by the first swept key other than the seed (the group rows show
         each configuration's mean over seeds, its runs listed under it), with the swept params
-        and the metrics as columns.
+        and the metrics as columns (held_out: "test" for fixed test splits, "eval" for a
+        generator's fresh sequences).
 
         MLflow's UI reads a view from the experiment tag ``mlflow.sharedViewState.<key>`` when
         the page's URL says ``?viewStateShareKey=<key>``. Grouping, not the parent/child
@@ -275,9 +320,11 @@ class Tracker:
         group = {"mode": "param", "groupByData": by} if by else {
             "mode": "tag", "groupByData": "lstmlab.sweep",
         }  # fmt: skip
-        columns = [f"params.`{param_of(key)}`" for key in dict.fromkeys([*swept, "seed"])] + [
-            f"metrics.`{m}`" for m in ("eval_acc", "eval_seq_acc", "eval_loss", "train_loss")
-        ]
+        columns = (
+            [f"params.`{param_of(key)}`" for key in dict.fromkeys([*swept, "seed"])]
+            + [f"metrics.`{held_out}_{m}`" for m in ("acc", "seq_acc", "loss")]
+            + ["metrics.`train_loss`"]
+        )
         state = {
             "searchFilter": f"tags.`{member_tag(parent_run_id)}` = '1'",
             "orderByKey": "attributes.start_time",

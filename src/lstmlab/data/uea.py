@@ -1,0 +1,85 @@
+"""dataset=uea: the UEA/UCR archive sets that aeon ships inside its wheel, with their own
+train/test splits, loaded offline through aeon's loader.
+
+aeon (and numba, which it imports) is heavy: it is an optional extra (``make install``
+installs it) imported only when this dataset is chosen. The list of sets is read from aeon's
+folder without importing it, so an unknown name is reported at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from lstmlab.config import UeaConfig
+from lstmlab.data.files import digest
+from lstmlab.data.sequences import DataError, Loaded, Recorded, Source
+
+
+def data_dir() -> Path | None:
+    """aeon's folder of shipped data sets, or None when aeon is not installed."""
+    spec = importlib.util.find_spec("aeon")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(spec.submodule_search_locations[0]) / "datasets" / "data"
+
+
+def available() -> list[str]:
+    """The classification sets aeon ships: those with a _TRAIN.ts file that has class labels."""
+    folder = data_dir()
+    if folder is None:
+        return []
+    names = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        ts = sub / f"{sub.name}_TRAIN.ts"
+        if not ts.is_file():
+            continue
+        with ts.open(errors="replace") as f:
+            head = "".join(line for _, line in zip(range(200), f, strict=False)).lower()
+        if "@classlabel true" in head:
+            names.append(sub.name)
+    return names
+
+
+def check_name(name: str | None) -> str:
+    if data_dir() is None:
+        raise DataError(
+            "dataset=uea needs aeon, an optional extra: run `make install` "
+            "(or pip install 'lstmlab[uea]')"
+        )
+    names = available()
+    if name not in names:
+        raise DataError(
+            f"dataset.name={name}: not a classification set aeon ships; available: "
+            + ", ".join(names)
+        )
+    return name
+
+
+def _recorded(name: str, split: str) -> Recorded:
+    from aeon.datasets import load_classification
+
+    # extract_path: aeon's own folder, so the loader never reaches for the network.
+    X, y = load_classification(name, split=split, extract_path=str(data_dir()))
+    # aeon: (n, channels, length) arrays, or a list of (channels, length_i) when lengths vary.
+    series = [np.asarray(s, np.float64).T for s in X]
+    lengths = np.array([len(s) for s in series])
+    x = np.zeros((len(series), int(lengths.max()), series[0].shape[1]))
+    for i, s in enumerate(series):
+        x[i, : len(s)] = s
+    return Recorded(x, lengths, np.asarray(y), f"{name}_{split.upper()}.ts")
+
+
+def load(cfg: UeaConfig) -> Loaded:
+    name = check_name(cfg.name)
+    folder = data_dir() / name
+    train, test = _recorded(name, "train"), _recorded(name, "test")
+    sources = [
+        Source(
+            name, str(folder / f"{name}_{part}.ts"), digest(folder / f"{name}_{part}.ts"), context
+        )  # fmt: skip
+        for part, context in (("TRAIN", "training"), ("TEST", "testing"))
+    ]
+    return Loaded(name, train, test, sources)

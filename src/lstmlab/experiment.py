@@ -1,0 +1,199 @@
+"""One run's pipeline: data -> model -> schedule (with validation) -> test -> tracking.
+
+Called by the CLI for every job, by ``lstmlab-rerun`` and by tests. The data is loaded and
+checked before any MLflow run exists, so bad data leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from lstmlab.config import BulkConfig, Config, fingerprint
+from lstmlab.data import DataError, Dataset, load, rngs
+
+if TYPE_CHECKING:
+    from lstmlab.tracking import Tracker
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    metrics: dict[str, float]
+    # "eval" (fresh sequences of a generator) or "test" (a fixed test split).
+    prefix: str = "eval"
+
+    @property
+    def loss(self) -> float:
+        """The held-out loss, what a sweeper minimises."""
+        return self.metrics[f"{self.prefix}_loss"]
+
+
+@dataclass
+class Job:
+    """One run as the launcher sees it: how it is named and tagged, where Hydra put its files."""
+
+    name: str
+    tags: dict[str, str] = field(default_factory=dict)
+    hydra_dir: Path | None = None
+    threads: int = 0
+    in_sweep: bool = False
+    # Hydra's group choices (model=lstm_backward, ...), logged as params choices.<group>.
+    choices: dict[str, str] = field(default_factory=dict)
+    # Time spent before run() (composition), counted in the logged overhead.
+    setup_seconds: float = 0.0
+
+
+def load_data(settings: Config) -> Dataset:
+    """The run's dataset, checked against the schedule; DataError (one line) if unusable."""
+    t0 = time.perf_counter()
+    dataset = load(settings)
+    dataset.seconds = time.perf_counter() - t0
+    sched = settings.schedule
+    fixed = dataset.train is not None and isinstance(sched, BulkConfig)
+    if fixed and sched.batch_size > len(dataset.train):
+        raise DataError(
+            f"schedule.batch_size={sched.batch_size}: must be at most the "
+            f"{len(dataset.train)} sequences of the training split"
+        )
+    return dataset
+
+
+def prepare_tensorflow(seed: int, threads: int) -> np.random.Generator:
+    """Fresh Keras state, thread caps, seeds for Python, numpy and TensorFlow (weights),
+    deterministic TF ops; returns the training data's random stream."""
+    import keras
+    import tensorflow as tf
+
+    # A process may run many jobs (the basic launcher, reused joblib workers): start each
+    # from a clean Keras graph and name scope.
+    keras.backend.clear_session()
+    # Each job builds its own compiled loop; TF would warn about "retracing" from the second
+    # job of a process on.
+    tf.get_logger().setLevel("ERROR")
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            pass  # TF is already running in this worker, with the caps of its first job
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    return rngs(seed)[0]
+
+
+def run(
+    cfg: DictConfig,
+    settings: Config,
+    job: Job,
+    tracker: Tracker | None = None,
+    stop: Callable[[], None] | None = None,
+    dataset: Dataset | None = None,
+) -> Outcome:
+    """Train, validate and test one configuration, logged as one MLflow run. stop: called
+    between training chunks and before testing; raises to end the run early. dataset: already
+    loaded (by the CLI, before the store was touched)."""
+    started = time.perf_counter()
+    # Imported here, not at the top: a bad config is reported before TensorFlow's ~5 s import.
+    from lstmlab import plots
+    from lstmlab.evaluation import evaluate
+    from lstmlab.models import build_model
+    from lstmlab.schedules import planned_steps, train
+    from lstmlab.tracking import Tracker, flatten
+
+    imported = time.perf_counter()
+    loaded_before = dataset is not None
+    dataset = dataset or load_data(settings)
+    task = dataset.task
+    stop = stop or (lambda: None)
+    tracker = tracker or Tracker(cfg.tracking.uri, cfg.tracking.experiment)
+    resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
+    prefix = "eval" if dataset.generated else "test"
+    every = settings.eval.every
+    with tracker.run(job.name, tags, settings.tracking.parent_run_id) as log:
+        log.params({
+            **flatten(resolved),
+            **{f"choices.{k}": v for k, v in job.choices.items()},
+            **{f"data.{k}": v for k, v in dataset.summary().items()},
+        })  # fmt: skip
+        log.text(OmegaConf.to_yaml(resolved), "config.yaml")
+        if job.hydra_dir is not None and job.hydra_dir.is_dir():
+            log.directory(job.hydra_dir, "hydra")
+        log.inputs(dataset)
+        log.json_file({"classes": dict(enumerate(dataset.classes))}, "dataset/classes.json")
+        if dataset.normalization is not None:
+            log.json_file(dataset.normalization, "dataset/normalization.json")
+        train_rng = prepare_tensorflow(settings.seed, job.threads)
+        model = build_model(settings.model, task)
+        size = len(dataset.train) if dataset.train is not None else dataset.samples
+        steps = planned_steps(settings.schedule, size)
+        print(f"training {model.name} on {task.name}: {steps} steps ({settings.schedule.name})"
+              + (f", validating every {every}" if every else ""))  # fmt: skip
+
+        def log_steps(first: int, losses: np.ndarray, accs: np.ndarray) -> None:
+            log.history({"train_loss": losses, "train_acc": accs}, first)
+            stop()
+
+        def validate(done: int) -> dict[str, float]:
+            metrics = evaluate(model, task, dataset.validation).metrics("val")
+            log.metrics(metrics, step=done)
+            return metrics
+
+        training = train(
+            model, task, settings.schedule, dataset, train_rng, log_steps,
+            validate if every else None, every,
+        )  # fmt: skip
+        if training.best_step is not None:
+            monitor = settings.schedule.early_stopping.monitor.value
+            log.metrics({"best_step": training.best_step, f"best_{monitor}": training.best_value})
+            if training.stopped_early:
+                print(
+                    f"stopped early after {training.steps} steps; restored the weights of "
+                    f"step {training.best_step} ({monitor} {training.best_value:.4f})"
+                )
+        stop()
+        t0 = time.perf_counter()
+        result = evaluate(model, task, dataset.test)
+        eval_seconds = time.perf_counter() - t0
+        classes = None if dataset.generated else dataset.classes
+        for line in result.examples(settings.eval.show, classes):
+            print(line)
+        metrics = result.metrics(prefix)
+        log.metrics(metrics)
+        fig = plots.loss_curve(
+            training.losses, f"{job.name}: {model.name} on {task.name}", training.accs,
+            training.validations, training.best_step,
+        )  # fmt: skip
+        log.figure(fig, "loss_curve.png")
+        plots.close(fig)
+        if cfg.tracking.log_model:
+            log.keras_model(model)
+        total = time.perf_counter() - started
+        timing = {
+            "time_import_s": imported - started,
+            "time_data_s": dataset.seconds,
+            "time_compile_s": training.compile_seconds,
+            "time_train_s": training.seconds,
+            "time_eval_s": eval_seconds,
+        }
+        # Data loaded before run() (by the CLI) is in neither total nor setup_seconds.
+        spent = total + job.setup_seconds + (dataset.seconds if loaded_before else 0.0)
+        timing["time_overhead_s"] = spent - sum(timing.values())
+        log.metrics(timing)
+    shown = "  ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+    print(
+        f"run {log.run_id} FINISHED  {shown}\n"
+        f"  time: train {training.seconds:.2f}s, compile {training.compile_seconds:.2f}s, "
+        f"eval {eval_seconds:.2f}s, import {timing['time_import_s']:.2f}s, "
+        f"lstmlab overhead {timing['time_overhead_s']:.2f}s\n"
+        f"  store: {tracker.uri}  experiment: {cfg.tracking.experiment}\n"
+        f"  open:  make ui, then {tracker.ui_url(log.run_id)}"
+    )
+    return Outcome(log.run_id, metrics, prefix)
