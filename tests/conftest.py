@@ -43,6 +43,17 @@ def project_root() -> Path:
     return PROJECT_ROOT
 
 
+def generator_data(cfg, test_samples: int = 10):
+    """A generator's dataset (CumsumConfig or EchoConfig) for schedule and model tests."""
+    import numpy as np
+
+    from lstmlab.data import cumsum, echo, generated
+
+    module = cumsum if cfg.kind == "cumsum" else echo
+    return generated.build(cfg, module.task(cfg), module.sampler(cfg),
+                           np.random.default_rng(99), test_samples, None)  # fmt: skip
+
+
 def runs_of(store: str, experiment: str) -> list:
     """Every run of an experiment in a store, as MLflow Run objects."""
     from mlflow.tracking import MlflowClient
@@ -58,10 +69,10 @@ def runs_of(store: str, experiment: str) -> list:
 FAIL_UNITS_2 = """
 import lstmlab.schedules as schedules
 real_train = schedules.train
-def train(model, problem, cfg, samples, rng, on_steps=None):
+def train(model, *args, **kwargs):
     if model.count_params() < 50:
         raise RuntimeError("injected failure")
-    return real_train(model, problem, cfg, samples, rng, on_steps)
+    return real_train(model, *args, **kwargs)
 schedules.train = train
 from lstmlab.cli import entry
 entry()

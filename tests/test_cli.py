@@ -10,8 +10,9 @@ import pytest
 from conftest import run_cli, runs_of
 from mlflow.tracking import MlflowClient
 
-from lstmlab.cli import Job, run, run_name
+from lstmlab.cli import run_name
 from lstmlab.config import to_settings
+from lstmlab.experiment import Job, run
 
 TINY = ["eval.samples=50", "eval.show=2", "model.units=4"]
 

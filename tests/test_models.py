@@ -6,9 +6,14 @@ import keras
 import numpy as np
 import pytest
 
-from lstmlab.config import Direction, MergeMode, ModelConfig
+from lstmlab.config import CumsumConfig, Direction, EchoConfig, MergeMode, ModelConfig
+from lstmlab.data import cumsum, echo
 from lstmlab.models import build_model
-from lstmlab.problems import Cumsum, Echo
+
+
+def cumsum_task(timesteps):
+    return cumsum.task(CumsumConfig(timesteps=timesteps))
+
 
 VARIANTS = [(Direction.forward, None), (Direction.backward, None)] + [
     (Direction.bidirectional, m) for m in MergeMode
@@ -17,9 +22,7 @@ VARIANTS = [(Direction.forward, None), (Direction.backward, None)] + [
 
 @pytest.mark.parametrize(("direction", "merge"), VARIANTS)
 def test_cumsum_head_is_one_sigmoid_per_timestep(direction, merge):
-    model = build_model(
-        ModelConfig(units=4, direction=direction, merge_mode=merge), Cumsum(6, 0.25)
-    )
+    model = build_model(ModelConfig(units=4, direction=direction, merge_mode=merge), cumsum_task(6))
     out = np.asarray(model(np.random.default_rng(0).random((3, 6, 1), dtype=np.float32)))
     assert out.shape == (3, 6, 1)
     assert ((out > 0) & (out < 1)).all()
@@ -30,9 +33,9 @@ def test_cumsum_head_is_one_sigmoid_per_timestep(direction, merge):
 
 @pytest.mark.parametrize(("direction", "merge"), VARIANTS)
 def test_echo_head_is_a_softmax_over_features_on_the_last_output(direction, merge):
-    problem = Echo(length=5, n_features=7, out_index=2)
-    model = build_model(ModelConfig(units=3, direction=direction, merge_mode=merge), problem)
-    x, _ = problem.sample(np.random.default_rng(0), 4)
+    cfg = EchoConfig(length=5, n_features=7, out_index=2)
+    model = build_model(ModelConfig(units=3, direction=direction, merge_mode=merge), echo.task(cfg))
+    x = echo.sampler(cfg)(np.random.default_rng(0), 4).x
     out = np.asarray(model(x))
     assert out.shape == (4, 7)
     np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-5)
@@ -64,6 +67,6 @@ def test_which_outputs_each_input_moves(direction, align, expected):
     T = 6
     keras.utils.set_random_seed(0)
     cfg = ModelConfig(units=5, direction=direction, align_backward=align)
-    model = build_model(cfg, Cumsum(T, 0.25))
+    model = build_model(cfg, cumsum_task(T))
     for k in (0, 2, T - 1):
         assert _moved_outputs(model, T, k) == expected(T, k), f"input {k}"

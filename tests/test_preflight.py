@@ -13,7 +13,10 @@ from lstmlab.preflight import check, jobs
         (["model.units=0"], "model.units=0: must be a positive integer"),
         (["model.units=abc"], "model.units=abc: Value 'abc' of type 'str' could not be converted"),
         (["model.direction=up"], "model.direction=up: Invalid value 'up', expected one of"),
-        (["dataset=mnist"], "dataset=mnist: no such option; allowed: one of cumsum, echo"),
+        (
+            ["dataset=mnist"],
+            "dataset=mnist: no such option; allowed: one of csv, cumsum, echo, npz, uea",
+        ),
         (
             ["experiment=nope"],
             "experiment=nope: no such option; allowed: one of claim_directions, claim_merge_",

@@ -16,9 +16,9 @@ import pytest
 from conftest import FAIL_UNITS_2, free_port, run_cli, runs_of
 from mlflow.tracking import MlflowClient
 
-from lstmlab.cli import Job, run
 from lstmlab.config import to_settings
-from lstmlab.problems import Cumsum
+from lstmlab.data import cumsum
+from lstmlab.experiment import Job, run
 from lstmlab.schedules import TrainingDiverged
 
 TINY = ["eval.samples=40", "eval.show=0", "model.units=4", "tracking.log_model=false"]
@@ -77,17 +77,18 @@ def test_a_signal_ends_the_run_killed_with_every_trained_step_logged(tmp_path, s
 
 
 def test_a_nan_loss_ends_the_run_failed_with_the_reason(compose_cfg, store, monkeypatch):
-    real = Cumsum.sample
-    calls = []
+    real = cumsum.cumsum_sequences
+    chunks = []
 
-    def poisoned(self, rng, n):
-        x, y = real(self, rng, n)
-        calls.append(n)
-        if len(calls) == 3:  # the third chunk: steps 20..29
-            x[5] = np.nan
+    def poisoned(rng, n, timesteps, threshold):
+        x, y = real(rng, n, timesteps, threshold)
+        if n == 10:  # a training chunk (the test set is 40 sequences)
+            chunks.append(n)
+            if len(chunks) == 3:  # the third chunk: steps 20..29
+                x[5] = np.nan
         return x, y
 
-    monkeypatch.setattr(Cumsum, "sample", poisoned)
+    monkeypatch.setattr(cumsum, "cumsum_sequences", poisoned)
     cfg = compose_cfg(f"tracking.uri={store}", "schedule.epochs=60", "schedule.chunk=10", *TINY)
     with pytest.raises(TrainingDiverged, match="train_loss is nan at step 25"):
         run(cfg, to_settings(cfg), Job("nan"))

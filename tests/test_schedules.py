@@ -7,19 +7,37 @@ from dataclasses import replace
 import keras
 import numpy as np
 import pytest
+from conftest import generator_data
 
-from lstmlab.config import BulkConfig, Direction, MergeMode, ModelConfig, OnlineConfig
+from lstmlab.config import (
+    BulkConfig,
+    CumsumConfig,
+    Direction,
+    EarlyStoppingConfig,
+    EchoConfig,
+    MergeMode,
+    ModelConfig,
+    Monitor,
+    OnlineConfig,
+)
 from lstmlab.evaluation import evaluate
 from lstmlab.models import build_model
-from lstmlab.problems import Cumsum, Echo
-from lstmlab.schedules import TrainingDiverged, bulk_chunks, planned_steps, train
+from lstmlab.schedules import (
+    EarlyStopping,
+    TrainingDiverged,
+    bulk_chunks,
+    planned_steps,
+    train,
+)
+
+CUMSUM = generator_data(CumsumConfig(timesteps=10))
 
 
-def _twins(cfg: ModelConfig, problem):
+def _twins(cfg: ModelConfig, task):
     """Two compiled models with the same initial weights."""
     keras.utils.set_random_seed(0)
-    a = build_model(cfg, problem)
-    b = build_model(cfg, problem)
+    a = build_model(cfg, task)
+    b = build_model(cfg, task)
     b.set_weights(a.get_weights())
     return a, b
 
@@ -39,18 +57,18 @@ def _assert_same_weights(a: keras.Model, b: keras.Model, atol: float = 1e-5) -> 
     ],
 )
 def test_online_fast_loop_matches_plain_train_on_batch(direction, merge, jit):
-    problem = Cumsum(10, 0.25)
-    fast, plain = _twins(ModelConfig(units=8, direction=direction, merge_mode=merge), problem)
+    task = CUMSUM.task
+    fast, plain = _twins(ModelConfig(units=8, direction=direction, merge_mode=merge), task)
     # 50 steps in chunks of 20: the last chunk is padded, which must not change the math.
     cfg = OnlineConfig(epochs=50, chunk=20, fast=True, jit=jit)
-    t_fast = train(fast, problem, cfg, 0, np.random.default_rng(5))
-    t_plain = train(plain, problem, replace(cfg, fast=False), 0, np.random.default_rng(5))
+    t_fast = train(fast, task, cfg, CUMSUM, np.random.default_rng(5))
+    t_plain = train(plain, task, replace(cfg, fast=False), CUMSUM, np.random.default_rng(5))
     assert t_fast.steps == t_plain.steps == 50
     np.testing.assert_allclose(t_fast.losses, t_plain.losses, atol=1e-5)
     np.testing.assert_allclose(t_fast.accs, t_plain.accs, atol=1e-6)
     _assert_same_weights(fast, plain)
     # And the weights did move: the comparison is not between two untouched models.
-    fresh, _ = _twins(ModelConfig(units=8, direction=direction, merge_mode=merge), problem)
+    fresh, _ = _twins(ModelConfig(units=8, direction=direction, merge_mode=merge), task)
     assert (
         max(
             np.abs(a - b).max()
@@ -61,34 +79,34 @@ def test_online_fast_loop_matches_plain_train_on_batch(direction, merge, jit):
 
 
 def test_online_fast_loop_matches_plain_on_echo():
-    problem = Echo(length=6, n_features=5, out_index=2)
-    fast, plain = _twins(ModelConfig(units=4), problem)
+    data = generator_data(EchoConfig(length=6, n_features=5, out_index=2))
+    fast, plain = _twins(ModelConfig(units=4), data.task)
     cfg = OnlineConfig(epochs=30, chunk=30, fast=True)
-    train(fast, problem, cfg, 0, np.random.default_rng(1))
-    train(plain, problem, replace(cfg, fast=False), 0, np.random.default_rng(1))
+    train(fast, data.task, cfg, data, np.random.default_rng(1))
+    train(plain, data.task, replace(cfg, fast=False), data, np.random.default_rng(1))
     _assert_same_weights(fast, plain)
 
 
 def test_bulk_fast_path_matches_plain_path_and_its_accuracy():
-    problem = Cumsum(10, 0.25)
+    data = generator_data(CumsumConfig(timesteps=10, samples=95), test_samples=500)
     cfg_model = ModelConfig(units=8, direction=Direction.bidirectional, learning_rate=0.01)
-    fast, plain = _twins(cfg_model, problem)
+    fast, plain = _twins(cfg_model, data.task)
     # 95 samples in batches of 10: 9 full batches and one of 5 per epoch, as model.fit does.
     cfg = BulkConfig(epochs=3, batch_size=10, chunk=4, fast=True)
-    t_fast = train(fast, problem, cfg, 95, np.random.default_rng(2))
-    t_plain = train(plain, problem, replace(cfg, fast=False), 95, np.random.default_rng(2))
+    t_fast = train(fast, data.task, cfg, data, np.random.default_rng(2))
+    t_plain = train(plain, data.task, replace(cfg, fast=False), data, np.random.default_rng(2))
     assert t_fast.steps == t_plain.steps == planned_steps(cfg, 95) == 30
     _assert_same_weights(fast, plain)
-    e_fast = evaluate(fast, problem, np.random.default_rng(9), 500)
-    e_plain = evaluate(plain, problem, np.random.default_rng(9), 500)
+    e_fast = evaluate(fast, data.task, data.test)
+    e_plain = evaluate(plain, data.task, data.test)
     assert abs(e_fast.acc - e_plain.acc) <= 0.003
 
 
 def test_bulk_chunks_visit_every_sample_once_per_epoch():
-    problem = Cumsum(3, 0.25)
-    x_all, _ = problem.sample(np.random.default_rng(0), 23)
+    data = generator_data(CumsumConfig(timesteps=3, samples=23))
+    x_all = data.sampler(np.random.default_rng(0), 23).x
     cfg = BulkConfig(epochs=2, batch_size=5, chunk=2)
-    chunks = list(bulk_chunks(problem, cfg, 23, np.random.default_rng(0)))
+    chunks = list(bulk_chunks(data, cfg, np.random.default_rng(0)))
     # Per epoch: chunks of 2 and 2 full batches, then the remainder batch of 3 on its own.
     assert [xs.shape[:2] for xs, _ in chunks] == [(2, 5), (2, 5), (1, 3)] * 2
     first_epoch = np.concatenate([xs.reshape(-1, 3, 1) for xs, _ in chunks[:3]])
@@ -96,17 +114,68 @@ def test_bulk_chunks_visit_every_sample_once_per_epoch():
 
 
 def test_a_nan_loss_stops_training_after_logging_the_steps_before_it():
-    problem = Cumsum(5, 0.25)
-    model = build_model(ModelConfig(units=3), problem)
+    data = generator_data(CumsumConfig(timesteps=5))
+    model = build_model(ModelConfig(units=3), data.task)
     model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
     seen = []
     with pytest.raises(TrainingDiverged, match="train_loss is nan at step 0"):
         train(
             model,
-            problem,
+            data.task,
             OnlineConfig(epochs=10, chunk=5),
-            0,
+            data,
             np.random.default_rng(0),
             on_steps=lambda first, losses, accs: seen.append((first, len(losses))),
         )
     assert seen == [(0, 5)]
+
+
+def test_validation_cuts_the_stream_without_changing_the_training():
+    cfg_model = ModelConfig(units=4)
+    a, b = _twins(cfg_model, CUMSUM.task)
+    cfg = OnlineConfig(epochs=30, chunk=12)
+    seen = []
+
+    def validate(done):
+        seen.append(done)
+        return {"val_loss": 1.0, "val_acc": 0.5}
+
+    with_val = train(a, CUMSUM.task, cfg, CUMSUM, np.random.default_rng(4), validate=validate,
+                     every=7)  # fmt: skip
+    without = train(b, CUMSUM.task, cfg, CUMSUM, np.random.default_rng(4))
+    # After every 7 steps, and once more at the end.
+    assert seen == [7, 14, 21, 28, 30]
+    assert [s for s, _ in with_val.validations] == seen
+    np.testing.assert_allclose(with_val.losses, without.losses, atol=1e-6)
+    _assert_same_weights(a, b, atol=1e-6)
+
+
+def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
+    model = build_model(ModelConfig(units=4), CUMSUM.task)
+    scripted = iter([0.9, 0.5, 0.52, 0.49, 0.6, 0.7, 0.1])  # best by > min_delta: 0.5 (step 10)
+    weights_at = {}
+
+    def validate(done):
+        weights_at[done] = model.get_weights()
+        return {"val_loss": next(scripted), "val_acc": 0.0}
+
+    stopping = EarlyStoppingConfig(patience=3, min_delta=0.02)
+    cfg = OnlineConfig(epochs=100, chunk=8, early_stopping=stopping)
+    result = train(model, CUMSUM.task, cfg, CUMSUM, np.random.default_rng(0), validate=validate,
+                   every=5)  # fmt: skip
+    # 0.52 and 0.49 do not beat 0.5 by 0.02, nor does 0.6: three in a row, stop at step 25.
+    assert [s for s, _ in result.validations] == [5, 10, 15, 20, 25]
+    assert result.stopped_early and result.steps == 25
+    assert (result.best_step, result.best_value) == (10, 0.5)
+    for w, best in zip(model.get_weights(), weights_at[10], strict=True):
+        np.testing.assert_array_equal(w, best)
+
+
+def test_early_stopping_on_accuracy_keeps_the_highest():
+    stopper = EarlyStopping(EarlyStoppingConfig(patience=2, monitor=Monitor.val_acc))
+    model = build_model(ModelConfig(units=2), CUMSUM.task)
+    decisions = [stopper.update(s, {"val_acc": v}, model) for s, v in
+                 [(1, 0.5), (2, 0.7), (3, 0.6), (4, 0.7)]]  # fmt: skip
+    # An equal value is no improvement: two validations after the best, it says stop.
+    assert decisions == [False, False, False, True]
+    assert (stopper.best_step, stopper.best) == (2, 0.7)

@@ -69,3 +69,36 @@ def test_ui_url_points_at_the_run(store):
     assert tracker.ui_url("abc") == (
         f"http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs/abc"
     )
+
+
+def _log_same_dataset(store: str, barrier) -> str:
+    import numpy as np
+
+    from lstmlab.data import Dataset, Sequences, Source, Task
+
+    seqs = Sequences.full(np.zeros((3, 4, 1), np.float32), np.zeros((3, 4), np.int32))
+    data = Dataset(Task("d", 4, 1, 2, True), seqs, [Source("d", None, "0123456789ab", "training",
+                                                           {"g": "1"})], ["0", "1"])  # fmt: skip
+    tracker = Tracker(store, "exp")
+    with tracker.run("r") as log:
+        barrier.wait(timeout=60)
+        log.inputs(data)
+    return log.run_id
+
+
+def test_parallel_runs_logging_the_same_new_dataset_all_succeed(store):
+    """The store's look-up-then-insert of a dataset races between processes; every run must
+    still end FINISHED with its input."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    Tracker(store, "exp")  # the store and experiment exist before the workers start
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager, ProcessPoolExecutor(6, mp_context=ctx) as pool:
+        barrier = manager.Barrier(6)
+        run_ids = list(pool.map(_log_same_dataset, [store] * 6, [barrier] * 6))
+    client = MlflowClient(store)
+    for run_id in run_ids:
+        run = client.get_run(run_id)
+        assert run.info.status == "FINISHED"
+        assert [i.dataset.digest for i in run.inputs.dataset_inputs] == ["0123456789ab"]
