@@ -17,7 +17,8 @@ REPORT_ARGS ?= --smooth 10
 
 .PHONY: install run test test-fast lint ui clean clean-store bench report system-deps \
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
-        compare-merge-modes echo claim-directions claim-merge-modes echo-solved inspect
+        compare-merge-modes echo claim-directions claim-merge-modes echo-solved inspect \
+        uea-japanese-vowels uea-basic-motions
 
 install: $(STAMP)
 
@@ -25,7 +26,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,ray]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,ray,uea]"
 	@# Their pins (optuna<3, cloudpickle<3) contradict the rest; see pyproject.toml.
 	$(BIN)/python -m pip install --quiet --no-deps hydra-optuna-sweeper==1.3.0 hydra-ray-launcher==1.2.2
 	touch $@
@@ -61,16 +62,16 @@ ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
 
 seed-bulk-bilstm: install
-	$(BIN)/lstmlab experiment=seed_bulk_bilstm $(MAYBE_SWEEP) $(ARGS)
+	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=seed_bulk_bilstm $(ARGS)
 
 seed-online-lstm: install
-	$(BIN)/lstmlab experiment=seed_online_lstm $(MAYBE_SWEEP) $(ARGS)
+	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=seed_online_lstm $(ARGS)
 
 seed-online-bilstm: install
-	$(BIN)/lstmlab experiment=seed_online_bilstm $(MAYBE_SWEEP) $(ARGS)
+	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=seed_online_bilstm $(ARGS)
 
 echo: install
-	$(BIN)/lstmlab experiment=echo $(MAYBE_SWEEP) $(ARGS)
+	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=echo $(ARGS)
 
 # The comparison sweeps, then their report (figure with 95% bands, CSVs, table).
 compare-directions: install
@@ -92,7 +93,16 @@ claim-merge-modes: install
 	$(BIN)/lstmlab-report --preset claim_merge_modes $(REPORT_ARGS)
 
 echo-solved: install
-	$(BIN)/lstmlab experiment=echo_solved $(MAYBE_SWEEP) $(ARGS)
+	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=echo_solved $(ARGS)
+
+# Recorded data: UEA archive sets shipped with aeon (SEEDS=5 for the README's results table).
+uea-japanese-vowels: install
+	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=uea_japanese_vowels $(ARGS)
+	$(if $(filter-out 1,$(SEEDS)),$(BIN)/lstmlab-report --preset uea_japanese_vowels)
+
+uea-basic-motions: install
+	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=uea_basic_motions $(ARGS)
+	$(if $(filter-out 1,$(SEEDS)),$(BIN)/lstmlab-report --preset uea_basic_motions)
 
 inspect: install
 	$(BIN)/lstmlab-inspect $(ARGS)
