@@ -7,6 +7,7 @@ import os
 import sys
 import time
 import warnings
+from contextlib import suppress
 from pathlib import Path
 from typing import NoReturn
 
@@ -117,7 +118,7 @@ def main(cfg: DictConfig) -> float:
     job = _job(settings)
     try:
         dataset = load_data(settings)
-    except DataError as exc:
+    except (ConfigError, DataError) as exc:
         _fail(str(exc))
     try:
         tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
@@ -136,6 +137,21 @@ def main(cfg: DictConfig) -> float:
     try:
         with GracefulStop() as stop:
             return run(cfg, settings, job, tracker, stop.check, dataset).loss
+    except (ConfigError, DataError) as exc:
+        # Raised before the job's run was created (a model that does not fit its data): a
+        # single run stops with one line and nothing logged; in a sweep, which has started
+        # already, the job gets a FAILED run, so that its parent counts it.
+        if not job.in_sweep:
+            _fail(str(exc))
+        resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+        tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
+        with (
+            suppress(ConfigError, DataError),
+            tracker.run(job.name, tags, settings.tracking.parent_run_id),
+        ):
+            raise exc
+        print(f"lstmlab: job {job.name!r} failed: {exc}", file=sys.stderr)
+        return float("nan")
     except Exception as exc:
         if not job.in_sweep:
             raise
@@ -145,13 +161,29 @@ def main(cfg: DictConfig) -> float:
         return float("nan")
 
 
+def _checkable(args: list[str]) -> tuple[list[str], bool] | None:
+    """The overrides the pre-flight check composes, and whether it is a multirun; None when a
+    flag makes Hydra do something else than run (--help, --cfg, --info, ...). --config-dir
+    (a folder of the user's own config groups) becomes the equivalent hydra.searchpath."""
+    overrides, multirun, rest = [], False, iter(args)
+    for arg in rest:
+        if arg in MULTIRUN_FLAGS:
+            multirun = True
+        elif arg in ("--config-dir", "-cd") or arg.startswith("--config-dir="):
+            folder = arg.partition("=")[2] if "=" in arg else next(rest, "")
+            overrides.append(f"hydra.searchpath=[file://{Path(folder).resolve()}]")
+        elif arg.startswith("-"):
+            return None
+        else:
+            overrides.append(arg)
+    return overrides, multirun
+
+
 def entry() -> None:
     """The `lstmlab` command: check every job's config, then hand over to Hydra."""
-    args = sys.argv[1:]
-    flags = [a for a in args if a.startswith("-")]
-    # Other Hydra flags (--help, --cfg, --config-dir, ...) change what runs: Hydra alone.
-    if all(f in MULTIRUN_FLAGS for f in flags):
-        problem = check([a for a in args if a not in MULTIRUN_FLAGS], multirun=bool(flags))
+    checkable = _checkable(sys.argv[1:])
+    if checkable is not None:
+        problem = check(*checkable)
         if problem:
             _fail(problem)
     try:

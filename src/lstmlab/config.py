@@ -29,7 +29,7 @@ DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"
 
 # Config groups: a sweep over a group (model=lstm,bilstm) varies the choice, which runs log as
 # the param choices.<group>.
-GROUPS = ("dataset", "model", "schedule", "tracking", "experiment")
+GROUPS = ("dataset", "model", "schedule", "tracking", "experiment", "debug")
 
 
 def param_of(key: str) -> str:
@@ -143,15 +143,71 @@ class UeaConfig(FixedDataConfig):
 
 
 @dataclass
+class CustomDataConfig(FixedDataConfig):
+    """Arrays from a user's callable: ``_target_(**kwargs)`` returns what an .npz holds."""
+
+    kind: str = "custom"
+    _target_: str = MISSING
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CustomGeneratorConfig(GeneratedConfig):
+    """Fresh sequences from a user's generator: ``_target_(rng, n, **kwargs) -> (x, y)``."""
+
+    kind: str = "custom_generator"
+    name: str = "custom"
+    _target_: str = MISSING
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    # Number of classes; null: one more than the largest label of the first draws.
+    classes: int | None = None
+
+
+class Cell(Enum):
+    lstm = "lstm"
+    gru = "gru"
+    simple_rnn = "simple_rnn"
+
+
+class Head(Enum):
+    # The final output (for a bidirectional model the forward and the backward final state).
+    last = "last"
+    # The mean over the real (unmasked) timesteps.
+    mean = "mean"
+
+
+@dataclass
 class ModelConfig:
-    units: int = 20
+    # Which builder: lstmlab's recurrent stack ("rnn") or a user's (model=custom).
+    kind: str = "rnn"
+    cell: Cell = Cell.lstm
+    # Stacked recurrent layers, each with the same direction and merge mode.
+    layers: int = 1
+    # Units of every layer, or a list with one entry per layer.
+    units: Any = 20
     direction: Direction = Direction.forward
     # Only meaningful for a bidirectional model; null there means Keras' default, concat.
     merge_mode: MergeMode | None = None
+    # Dropout of each layer's inputs and of its recurrent state, during training only.
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    # Per-sequence labels: what the classifier reads (null: last). Per-timestep labels: null.
+    head: Head | None = None
     learning_rate: float = 0.001
     # Keras' go_backwards returns outputs in reversed time order; true re-reverses them so
     # output t belongs to input t (false reproduces the tutorials' misaligned model).
     align_backward: bool = True
+
+
+@dataclass
+class CustomModelConfig:
+    """A user's builder: ``_target_(task, **kwargs) -> keras.Model``; lstmlab compiles it with
+    Adam(learning_rate) and the task's loss."""
+
+    kind: str = "custom"
+    _target_: str = MISSING
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    learning_rate: float = 0.001
 
 
 class Monitor(Enum):
@@ -181,6 +237,8 @@ class ScheduleConfig:
     jit: bool = True
     # Stops when the validation metric stops improving, and restores the best weights.
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    # Stop after this many optimizer steps whatever the epochs say (debug=fast); null: no cap.
+    max_steps: int | None = None
 
 
 @dataclass
@@ -225,7 +283,8 @@ class Config:
     # Any: the group's schema (CumsumConfig, NpzConfig, ..., OnlineConfig or BulkConfig) comes
     # with the chosen option and stays typed and closed.
     dataset: Any = MISSING
-    model: ModelConfig = MISSING
+    # ModelConfig or CustomModelConfig.
+    model: Any = MISSING
     schedule: Any = MISSING
     eval: EvalConfig = field(default_factory=EvalConfig)
     tracking: TrackingConfig = MISSING
@@ -254,7 +313,10 @@ def register_configs() -> None:
     cs.store(group="dataset", name="npz_schema", node=NpzConfig)
     cs.store(group="dataset", name="csv_schema", node=CsvConfig)
     cs.store(group="dataset", name="uea_schema", node=UeaConfig)
+    cs.store(group="dataset", name="custom_schema", node=CustomDataConfig)
+    cs.store(group="dataset", name="custom_generator_schema", node=CustomGeneratorConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)
+    cs.store(group="model", name="custom_schema", node=CustomModelConfig)
     cs.store(group="schedule", name="online_schema", node=OnlineConfig)
     cs.store(group="schedule", name="bulk_schema", node=BulkConfig)
     cs.store(group="tracking", name="tracking_schema", node=TrackingConfig)
@@ -312,6 +374,49 @@ def _validate_fixed(data: FixedDataConfig, ev: EvalConfig) -> None:
             raise ConfigError(f"dataset.{key}", value, "must be a file path")
 
 
+def units_of(model: ModelConfig) -> list[int]:
+    """Units per layer: model.units repeated, or the list as given."""
+    if isinstance(model.units, list | tuple):
+        return list(model.units)
+    return [model.units] * model.layers
+
+
+def _validate_model(model: ModelConfig | CustomModelConfig) -> None:
+    if not model.learning_rate > 0:
+        raise ConfigError("model.learning_rate", model.learning_rate, "must be > 0")
+    if isinstance(model, CustomModelConfig):
+        return
+    _positive("model.layers", model.layers)
+    units = model.units
+    shown = f"[{', '.join(map(str, units))}]" if isinstance(units, list | tuple) else units
+    if isinstance(units, list | tuple) and len(units) != model.layers:
+        raise ConfigError(
+            "model.units", shown,
+            f"has {len(units)} entries but model.layers={model.layers}: one per layer",
+        )  # fmt: skip
+    per_layer = units if isinstance(units, list | tuple) else [units]
+    if not all(isinstance(u, int) and not isinstance(u, bool) and u >= 1 for u in per_layer):
+        raise ConfigError(
+            "model.units", shown, "must be a positive integer, or a list of them, one per layer"
+        )
+    for key in ("dropout", "recurrent_dropout"):
+        value = getattr(model, key)
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"model.{key}", value, "must be in [0, 1)")
+    if model.merge_mode is not None and model.direction is not Direction.bidirectional:
+        raise ConfigError(
+            "model.merge_mode",
+            model.merge_mode,
+            f"only applies to model.direction=bidirectional (here {model.direction.value}); "
+            "set model.merge_mode=null",
+        )
+    if not model.align_backward and model.layers > 1:
+        raise ConfigError(
+            "model.align_backward", False,
+            "the tutorial's misaligned backward model has one layer; set model.layers=1",
+        )  # fmt: skip
+
+
 def validate(cfg: Config) -> None:
     """Raise ConfigError for the first value that is in range for its type but cannot work."""
     data = cfg.dataset
@@ -320,22 +425,20 @@ def validate(cfg: Config) -> None:
     else:
         _validate_fixed(data, cfg.eval)
 
-    model = cfg.model
-    _positive("model.units", model.units)
-    if not model.learning_rate > 0:
-        raise ConfigError("model.learning_rate", model.learning_rate, "must be > 0")
-    if model.merge_mode is not None and model.direction is not Direction.bidirectional:
-        raise ConfigError(
-            "model.merge_mode",
-            model.merge_mode,
-            f"only applies to model.direction=bidirectional (here {model.direction.value}); "
-            "set model.merge_mode=null",
-        )
+    _validate_model(cfg.model)
+    for key, node in (("dataset", data), ("model", cfg.model)):
+        target = getattr(node, "_target_", None)
+        if target is not None:
+            from lstmlab.targets import resolve
+
+            resolve(f"{key}._target_", target)
 
     sched = cfg.schedule
     _positive("schedule.epochs", sched.epochs)
     _positive("schedule.chunk", sched.chunk)
     _positive("schedule.batch_size", sched.batch_size)
+    if sched.max_steps is not None:
+        _positive("schedule.max_steps", sched.max_steps)
     stop = sched.early_stopping
     if stop.patience < 0:
         raise ConfigError("schedule.early_stopping.patience", stop.patience,
@@ -402,12 +505,15 @@ _OPTIONS = {
         "npz": NpzConfig,
         "csv": CsvConfig,
         "uea": UeaConfig,
+        "custom": CustomDataConfig,
+        "custom_generator": CustomGeneratorConfig,
     },
+    "model": {"rnn": ModelConfig, "custom": CustomModelConfig},
     "schedule": {"online": OnlineConfig, "bulk": BulkConfig},
 }
 # The field that names a group's option in a logged config (configs logged before the
 # dataset's kind existed named it in dataset.name).
-_KIND = {"dataset": "kind", "schedule": "name"}
+_KIND = {"dataset": "kind", "model": "kind", "schedule": "name"}
 
 
 def from_resolved(tree: Mapping[str, Any]) -> DictConfig:
@@ -416,10 +522,10 @@ def from_resolved(tree: Mapping[str, Any]) -> DictConfig:
     cfg = OmegaConf.structured(Config)
     for group, options in _OPTIONS.items():
         key = _KIND[group] if _KIND[group] in tree[group] else "name"
-        name = tree[group][key]
+        # Models logged before model.kind existed were all lstmlab's own.
+        name = tree[group].get(key, "rnn")
         if name not in options:
             raise ConfigError(f"{group}.{key}", name, f"one of {', '.join(options)}")
         cfg[group] = OmegaConf.structured(options[name])
-    cfg.model = OmegaConf.structured(ModelConfig)
     cfg.tracking = OmegaConf.structured(TrackingConfig)
     return OmegaConf.merge(cfg, tree)

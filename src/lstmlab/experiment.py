@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from lstmlab.config import BulkConfig, Config, fingerprint
+from lstmlab.config import BulkConfig, Config, ConfigError, fingerprint
 from lstmlab.data import DataError, Dataset, load, rngs
 
 if TYPE_CHECKING:
@@ -51,11 +51,19 @@ class Job:
 
 
 def load_data(settings: Config) -> Dataset:
-    """The run's dataset, checked against the schedule; DataError (one line) if unusable."""
+    """The run's dataset, checked against the schedule and the model's head; DataError or
+    ConfigError (one line) if they cannot work together."""
     t0 = time.perf_counter()
     dataset = load(settings)
     dataset.seconds = time.perf_counter() - t0
     sched = settings.schedule
+    model = settings.model
+    if getattr(model, "head", None) is not None and dataset.task.per_timestep:
+        raise ConfigError(
+            "model.head", model.head,
+            f"only applies to one label per sequence; {dataset.task.name} has one per "
+            "timestep: set model.head=null",
+        )  # fmt: skip
     fixed = dataset.train is not None and isinstance(sched, BulkConfig)
     if fixed and sched.batch_size > len(dataset.train):
         raise DataError(
@@ -98,7 +106,8 @@ def run(
 ) -> Outcome:
     """Train, validate and test one configuration, logged as one MLflow run. stop: called
     between training chunks and before testing; raises to end the run early. dataset: already
-    loaded (by the CLI, before the store was touched)."""
+    loaded (by the CLI, before the store was touched). ConfigError or DataError before the run
+    exists when the data or the model cannot work."""
     started = time.perf_counter()
     # Imported here, not at the top: a bad config is reported before TensorFlow's ~5 s import.
     from lstmlab import plots
@@ -112,6 +121,10 @@ def run(
     dataset = dataset or load_data(settings)
     task = dataset.task
     stop = stop or (lambda: None)
+    train_rng = prepare_tensorflow(settings.seed, job.threads)
+    # Built before the MLflow run: a model that does not fit the task (model.head on
+    # per-timestep labels, a custom model with the wrong output) is a ConfigError, no run.
+    model = build_model(settings.model, task)
     tracker = tracker or Tracker(cfg.tracking.uri, cfg.tracking.experiment)
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
@@ -130,8 +143,6 @@ def run(
         log.json_file({"classes": dict(enumerate(dataset.classes))}, "dataset/classes.json")
         if dataset.normalization is not None:
             log.json_file(dataset.normalization, "dataset/normalization.json")
-        train_rng = prepare_tensorflow(settings.seed, job.threads)
-        model = build_model(settings.model, task)
         size = len(dataset.train) if dataset.train is not None else dataset.samples
         steps = planned_steps(settings.schedule, size)
         print(f"training {model.name} on {task.name}: {steps} steps ({settings.schedule.name})"

@@ -1,11 +1,25 @@
-"""The Keras model for a task, from the model config: one recurrent layer and a head."""
+"""The Keras model for a task, from the model config: a stack of recurrent layers and a head,
+or a user's builder (model=custom)."""
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 
-from lstmlab.config import Direction, ModelConfig, merge_mode_of
+from lstmlab.config import (
+    Cell,
+    ConfigError,
+    CustomModelConfig,
+    Direction,
+    Head,
+    ModelConfig,
+    merge_mode_of,
+    units_of,
+)
 from lstmlab.data import Task
+
+_CELLS = {Cell.lstm: keras.layers.LSTM, Cell.gru: keras.layers.GRU,
+          Cell.simple_rnn: keras.layers.SimpleRNN}  # fmt: skip
 
 
 @keras.saving.register_keras_serializable(package="lstmlab")
@@ -27,28 +41,9 @@ class ReverseTime(keras.layers.Layer):
         return keras.ops.flip(x, axis=1)
 
 
-def build_model(cfg: ModelConfig, task: Task) -> keras.Model:
+def build_model(cfg: ModelConfig | CustomModelConfig, task: Task) -> keras.Model:
     """Compiled model: Adam(cfg.learning_rate), the task's loss, accuracy."""
-    inputs = keras.Input(shape=task.input_shape)
-    x = inputs
-    if task.masked:
-        # Timesteps whose features all equal the pad value are skipped by the recurrent
-        # layers (their state carries over) and left out of the loss and accuracy.
-        x = keras.layers.Masking(mask_value=task.pad_value)(x)
-    seq = task.per_timestep
-    backward = cfg.direction is Direction.backward
-    lstm = keras.layers.LSTM(cfg.units, return_sequences=seq, go_backwards=backward)
-    if cfg.direction is Direction.bidirectional:
-        x = keras.layers.Bidirectional(lstm, merge_mode=merge_mode_of(cfg).value)(x)
-    else:
-        x = lstm(x)
-        if backward and seq and cfg.align_backward:
-            x = ReverseTime()(x)
-    # Dense on (batch, time, features) is applied per timestep: Keras 2's TimeDistributed.
-    # Per sequence it reads the last output (the final state).
-    activation = "sigmoid" if task.binary else "softmax"
-    outputs = keras.layers.Dense(task.n_outputs, activation=activation)(x)
-    model = keras.Model(inputs, outputs, name=f"{cfg.direction.value}_lstm{cfg.units}")
+    model = _custom(cfg, task) if isinstance(cfg, CustomModelConfig) else _recurrent(cfg, task)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
         loss=loss_for(task),
@@ -57,6 +52,95 @@ def build_model(cfg: ModelConfig, task: Task) -> keras.Model:
         # own train/predict functions stay plain Keras (the fallback and the reference).
         jit_compile=False,
     )
+    return model
+
+
+def _recurrent(cfg: ModelConfig, task: Task) -> keras.Model:
+    if cfg.head is not None and task.per_timestep:
+        raise ConfigError(
+            "model.head", cfg.head,
+            f"only applies to one label per sequence; {task.name} has one per timestep: "
+            "set model.head=null",
+        )  # fmt: skip
+    inputs = keras.Input(shape=task.input_shape)
+    x = inputs
+    if task.masked:
+        # Timesteps whose features all equal the pad value are skipped by the recurrent
+        # layers (their state carries over) and left out of the loss, accuracy and mean head.
+        x = keras.layers.Masking(mask_value=task.pad_value)(x)
+    units = units_of(cfg)
+    head = cfg.head or Head.last
+    for i, n in enumerate(units):
+        # Every layer but a per-sequence last one emits its whole sequence (the next layer
+        # reads it; the mean head averages it).
+        sequences = task.per_timestep or i < len(units) - 1 or head is Head.mean
+        x = _layer(cfg, n, sequences)(x)
+        if cfg.direction is Direction.backward and sequences and cfg.align_backward:
+            x = ReverseTime()(x)
+    if not task.per_timestep and head is Head.mean:
+        x = keras.layers.GlobalAveragePooling1D()(x)  # masked: real timesteps only
+    # Dense on (batch, time, features) is applied per timestep: Keras 2's TimeDistributed.
+    activation = "sigmoid" if task.binary else "softmax"
+    outputs = keras.layers.Dense(task.n_outputs, activation=activation)(x)
+    return keras.Model(inputs, outputs, name=model_name(cfg))
+
+
+def _layer(cfg: ModelConfig, units: int, sequences: bool) -> keras.layers.Layer:
+    layer = _CELLS[cfg.cell](
+        units,
+        return_sequences=sequences,
+        go_backwards=cfg.direction is Direction.backward,
+        dropout=cfg.dropout,
+        recurrent_dropout=cfg.recurrent_dropout,
+    )
+    if cfg.direction is Direction.bidirectional:
+        return keras.layers.Bidirectional(layer, merge_mode=merge_mode_of(cfg).value)
+    return layer
+
+
+def model_name(cfg: ModelConfig) -> str:
+    """bidirectional_lstm20, forward_gru32x2, backward_simple_rnn64-32."""
+    units = units_of(cfg)
+    if len(set(units)) == 1:
+        size = f"{units[0]}" + (f"x{len(units)}" if len(units) > 1 else "")
+    else:
+        size = "-".join(map(str, units))
+    return f"{cfg.direction.value}_{cfg.cell.value}{size}"
+
+
+def _custom(cfg: CustomModelConfig, task: Task) -> keras.Model:
+    from lstmlab.targets import resolve
+
+    build = resolve("model._target_", cfg._target_)
+    try:
+        model = build(task, **cfg.kwargs)
+    except Exception as exc:
+        reason = f"raised {type(exc).__name__}: {exc}".splitlines()[0]
+        raise ConfigError("model._target_", cfg._target_, reason) from exc
+    if not isinstance(model, keras.Model):
+        raise ConfigError(
+            "model._target_", cfg._target_,
+            f"returned a {type(model).__name__}, not a keras.Model",
+        )  # fmt: skip
+    expected = (task.timesteps, task.n_outputs) if task.per_timestep else (task.n_outputs,)
+    # Any values but the pad value: a probe of real timesteps.
+    probe = np.full((2, task.timesteps, task.features), task.pad_value + 0.5, np.float32)
+    try:
+        got = tuple(np.asarray(model(probe, training=False)).shape[1:])
+    except Exception as exc:
+        raise ConfigError(
+            "model._target_", cfg._target_,
+            f"the model fails on inputs of shape (batch, {task.timesteps}, {task.features}): "
+            + f"{type(exc).__name__}: {exc}".splitlines()[0],
+        ) from exc  # fmt: skip
+    if got != expected:
+        what = "per timestep" if task.per_timestep else "per sequence"
+        head = f"{task.n_outputs} sigmoid" if task.binary else f"a softmax over {task.classes}"
+        raise ConfigError(
+            "model._target_", cfg._target_,
+            f"outputs (batch, {', '.join(map(str, got))}), but {task.classes} classes {what} "
+            f"need (batch, {', '.join(map(str, expected))}): {head} output(s)",
+        )  # fmt: skip
     return model
 
 

@@ -17,7 +17,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lstmlab.config import CONF_DIR, ConfigError, GeneratedConfig, register_configs, to_settings
+from lstmlab.config import CONF_DIR, ConfigError, register_configs, to_settings
 from lstmlab.data import DataError
 
 register_configs()
@@ -78,14 +78,13 @@ def jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
 
 
 def _check_data(settings, checked: set[str]) -> None:
-    """Load a sweep job's file or archive data (once per distinct dataset, split and batch
-    size), so that a missing file or a bad array stops the whole sweep before any job starts.
-    Files are read once per process: jobs run in this process reuse what was read here."""
-    if isinstance(settings.dataset, GeneratedConfig):
-        return
+    """Load a sweep job's data (once per distinct dataset, seed, batch size and head), so that
+    a missing file, a bad array or a head the labels do not allow stops the whole sweep before
+    any job starts. Files are read once per process: jobs run in this process reuse them."""
     from lstmlab.experiment import load_data
 
-    key = repr((settings.dataset, settings.seed, settings.schedule.batch_size))
+    key = repr((settings.dataset, settings.seed, settings.schedule.batch_size,
+                getattr(settings.model, "head", None)))  # fmt: skip
     if key not in checked:
         checked.add(key)
         load_data(settings)

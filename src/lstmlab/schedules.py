@@ -96,8 +96,10 @@ def bulk_chunks(data: Dataset, cfg: BulkConfig, rng: np.random.Generator) -> Ite
 def planned_steps(cfg: OnlineConfig | BulkConfig, samples: int) -> int:
     """Optimizer steps of a schedule; samples: the training set's size (bulk only)."""
     if isinstance(cfg, OnlineConfig):
-        return cfg.epochs
-    return cfg.epochs * math.ceil(samples / cfg.batch_size)
+        steps = cfg.epochs
+    else:
+        steps = cfg.epochs * math.ceil(samples / cfg.batch_size)
+    return min(steps, cfg.max_steps or steps)
 
 
 class EarlyStopping:
@@ -173,10 +175,15 @@ def _pad(a: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([a, np.zeros((size - len(a), *a.shape[1:]), a.dtype)])
 
 
-def _cut(chunks: Iterator[Chunk], every: int) -> Iterator[Chunk]:
-    """The same steps, cut so that a piece ends at every multiple of `every` (0: uncut)."""
+def _cut(chunks: Iterator[Chunk], every: int, limit: int | None = None) -> Iterator[Chunk]:
+    """The same steps, cut so that a piece ends at every multiple of `every` (0: uncut), and
+    ending after `limit` steps (None: all)."""
     done = 0
     for xs, ys in chunks:
+        if limit is not None:
+            if done >= limit:
+                return
+            xs, ys = xs[: limit - done], ys[: limit - done]
         while len(xs):
             take = len(xs) if not every else min(len(xs), every - done % every)
             yield xs[:take], ys[:take]
@@ -212,7 +219,7 @@ def train(
     accs: list[np.ndarray] = []
     result = Training(np.zeros(0), np.zeros(0), 0.0, 0.0)
     step = 0
-    for piece_xs, piece_ys in _cut(chunks, every):
+    for piece_xs, piece_ys in _cut(chunks, every, cfg.max_steps):
         shape = piece_xs.shape[1:]
         width = widths.setdefault(shape, len(piece_xs))
         for at in range(0, len(piece_xs), width):

@@ -15,6 +15,8 @@ from lstmlab.config import (
     Config,
     CsvConfig,
     CumsumConfig,
+    CustomDataConfig,
+    CustomGeneratorConfig,
     EchoConfig,
     FixedDataConfig,
     NpzConfig,
@@ -25,24 +27,31 @@ from lstmlab.data.sequences import DataError, Dataset, Loaded, Sequences, Source
 __all__ = ["DataError", "Dataset", "Sequences", "Source", "Task", "load", "rngs"]
 
 
-def rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
-    """Independent streams for training, test and validation data, all from the run's seed.
-    (The first two are the streams runs have always used, so generated data is unchanged.)"""
-    train, test, validation = np.random.SeedSequence(seed).spawn(3)
-    return tuple(np.random.default_rng(s) for s in (train, test, validation))
+def rngs(seed: int) -> tuple[np.random.Generator, ...]:
+    """Independent streams for training, test and validation data, and for probing a user's
+    generator, all from the run's seed. (The first two are the streams runs have always used,
+    so generated data is unchanged.)"""
+    return tuple(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
 
 
 def load(settings: Config) -> Dataset:
     """The dataset a config describes; DataError (one line) when it cannot be used."""
     cfg = settings.dataset
-    _, test_rng, validation_rng = rngs(settings.seed)
+    _, test_rng, validation_rng, probe_rng = rngs(settings.seed)
+    validation_rng = validation_rng if settings.eval.every else None
+    if isinstance(cfg, CustomGeneratorConfig):
+        from lstmlab.data import custom, generated
+
+        task, sampler = custom.generator(cfg, probe_rng)
+        return generated.build(cfg, task, sampler, test_rng, settings.eval.samples,
+                               validation_rng, custom.generator_source(cfg))  # fmt: skip
     if isinstance(cfg, CumsumConfig | EchoConfig):
         from lstmlab.data import cumsum, echo, generated
 
         module = cumsum if isinstance(cfg, CumsumConfig) else echo
         return generated.build(
             cfg, module.task(cfg), module.sampler(cfg), test_rng, settings.eval.samples,
-            validation_rng if settings.eval.every else None,
+            validation_rng,
         )  # fmt: skip
     from lstmlab.data.splits import prepare
 
@@ -92,6 +101,8 @@ def _read_cached(key: _Key, stamps: tuple) -> Loaded:
         from lstmlab.data import csv as source
     elif isinstance(cfg, UeaConfig):
         from lstmlab.data import uea as source
+    elif isinstance(cfg, CustomDataConfig):
+        from lstmlab.data import custom as source
     else:
         raise TypeError(f"no loader for {type(cfg).__name__}")
     return source.load(cfg)

@@ -28,6 +28,7 @@ def build(
     test_rng: np.random.Generator,
     test_samples: int,
     validation_rng: np.random.Generator | None,
+    origin: Source | None = None,
 ) -> Dataset:
     validation = None
     if validation_rng is not None:
@@ -35,7 +36,7 @@ def build(
     return Dataset(
         task=task,
         test=sampler(test_rng, test_samples),
-        sources=[source(cfg)],
+        sources=[origin or source(cfg)],
         classes=[str(c) for c in range(task.classes)],
         validation=validation,
         sampler=sampler,
