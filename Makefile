@@ -18,7 +18,7 @@ REPORT_ARGS ?= --smooth 10
 .PHONY: install run test test-fast lint ui clean clean-store bench report system-deps \
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
         compare-merge-modes echo claim-directions claim-merge-modes echo-solved inspect \
-        uea-japanese-vowels uea-basic-motions
+        uea-japanese-vowels uea-basic-motions compare-cells
 
 install: $(STAMP)
 
@@ -55,8 +55,8 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 
 ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
@@ -103,6 +103,11 @@ uea-japanese-vowels: install
 uea-basic-motions: install
 	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=uea_basic_motions $(ARGS)
 	$(if $(filter-out 1,$(SEEDS)),$(BIN)/lstmlab-report --preset uea_basic_motions)
+
+# Cell x depth on JapaneseVowels over seeds 0..4 (the preset sets the seeds), then the report.
+compare-cells: install
+	$(BIN)/lstmlab experiment=compare_cells hydra/launcher=$(LAUNCHER) $(ARGS)
+	$(BIN)/lstmlab-report --preset compare_cells
 
 inspect: install
 	$(BIN)/lstmlab-inspect $(ARGS)
