@@ -80,10 +80,16 @@ entry()
 
 
 def run_cli(
-    tmp_path: Path, *args: str, module: bool = False, script: str | None = None, timeout: int = 300
+    tmp_path: Path,
+    *args: str,
+    module: bool = False,
+    script: str | None = None,
+    timeout: int = 300,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess:
     """The lstmlab CLI in a subprocess, its Hydra output under tmp_path. script: Python run as
-    `python -c script args...` instead (it calls lstmlab.cli.main itself, e.g. after patching)."""
+    `python -c script args...` instead (it calls lstmlab.cli.main itself, e.g. after patching).
+    cwd: where it runs (the repository root by default)."""
     if script is not None:
         cmd = [sys.executable, "-c", script]
     elif module:
@@ -93,7 +99,7 @@ def run_cli(
     hydra_dirs = [f"hydra.run.dir={tmp_path}/out", f"hydra.sweep.dir={tmp_path}/multirun"]
     return subprocess.run(
         [*cmd, *args, *hydra_dirs], capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, cwd=cwd or PROJECT_ROOT,
     )  # fmt: skip
 
 

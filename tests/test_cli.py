@@ -169,3 +169,16 @@ def test_bad_config_exits_nonzero_with_one_line_and_no_run(tmp_path, store, over
 def test_in_a_sweep_only_swept_keys_name_the_run():
     overrides = ["experiment=x", "model.merge_mode=sum", "schedule.epochs=20", "seed=3"]
     assert run_name(overrides, "x", {"model.merge_mode", "seed"}) == "merge_mode=sum seed=3"
+
+
+def test_debug_fast_runs_a_few_steps_into_its_own_experiment(compose_cfg, store):
+    cfg = compose_cfg("debug=fast", "experiment=seed_bulk_bilstm", "model.units=4",
+                      f"tracking.uri={store}")  # fmt: skip
+    settings = to_settings(cfg)
+    assert settings.schedule.max_steps == 4 and not settings.tracking.log_model
+    outcome = run(cfg, settings, Job("debug"))
+    client = MlflowClient(store)
+    assert client.get_run(outcome.run_id).info.experiment_id == (
+        client.get_experiment_by_name("debug").experiment_id
+    )
+    assert len(client.get_metric_history(outcome.run_id, "train_loss")) == 4

@@ -87,7 +87,7 @@ def test_sweep_presets_switch_on_multirun(compose_cfg):
 @pytest.mark.parametrize(
     ("override", "names"),
     [
-        ("model.units=abc", "model.units"),  # wrong type
+        ("model.layers=abc", "model.layers"),  # wrong type
         ("model.direction=sideways", "direction"),  # not a choice of the enum
         ("model.merge_mode=max", "merge_mode"),
         ("dataset.nonsense=1", "nonsense"),  # unknown key

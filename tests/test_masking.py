@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from lstmlab.config import Direction, MergeMode, ModelConfig, OnlineConfig
+from lstmlab.config import Cell, Direction, Head, MergeMode, ModelConfig, OnlineConfig
 from lstmlab.data import Dataset, Sequences, Task
 from lstmlab.evaluation import evaluate
 from lstmlab.models import build_model
@@ -20,8 +20,14 @@ MODELS = [
     ModelConfig(units=5, direction=Direction.backward),
     ModelConfig(units=5, direction=Direction.backward, align_backward=False),
     *(ModelConfig(units=5, direction=Direction.bidirectional, merge_mode=m) for m in MergeMode),
-]
-IDS = ["forward", "backward", "backward-tutorial", *(f"bi-{m.value}" for m in MergeMode)]
+    # Stacks of every cell, and dropout (inactive at prediction).
+    ModelConfig(units=[5, 3], layers=2, cell=Cell.gru, direction=Direction.bidirectional),
+    ModelConfig(units=4, layers=2, cell=Cell.simple_rnn, direction=Direction.backward),
+    ModelConfig(units=4, layers=3, direction=Direction.forward, dropout=0.3,
+                recurrent_dropout=0.2),
+]  # fmt: skip
+IDS = ["forward", "backward", "backward-tutorial", *(f"bi-{m.value}" for m in MergeMode),
+       "bi-gru-x2", "backward-simple_rnn-x2", "forward-lstm-x3-dropout"]  # fmt: skip
 
 
 def task(per_timestep: bool, classes: int) -> Task:
@@ -54,6 +60,18 @@ def test_padding_never_changes_an_output(cfg, per_timestep, classes):
             np.testing.assert_allclose(real, alone, atol=1e-6, err_msg=side)
         else:
             np.testing.assert_allclose(out, alone, atol=1e-6, err_msg=side)
+
+
+@pytest.mark.parametrize("direction", list(Direction))
+@pytest.mark.parametrize("cell", list(Cell))
+def test_padding_never_changes_the_mean_head(direction, cell):
+    keras.utils.set_random_seed(0)
+    cfg = ModelConfig(units=5, layers=2, cell=cell, direction=direction, head=Head.mean)
+    model = build_model(cfg, task(per_timestep=False, classes=3))
+    seq = np.random.default_rng(2).normal(size=(5, 3)).astype(np.float32)
+    alone = np.asarray(model(seq[None]))
+    for side in ("post", "pre"):
+        np.testing.assert_allclose(model(padded(seq, 9, side)), alone, atol=1e-6, err_msg=side)
 
 
 def _variable(n: int, per_timestep: bool, classes: int, seed: int) -> Sequences:

@@ -6,7 +6,16 @@ import keras
 import numpy as np
 import pytest
 
-from lstmlab.config import CumsumConfig, Direction, EchoConfig, MergeMode, ModelConfig
+from lstmlab.config import (
+    Cell,
+    ConfigError,
+    CumsumConfig,
+    Direction,
+    EchoConfig,
+    Head,
+    MergeMode,
+    ModelConfig,
+)
 from lstmlab.data import cumsum, echo
 from lstmlab.models import build_model
 
@@ -70,3 +79,62 @@ def test_which_outputs_each_input_moves(direction, align, expected):
     model = build_model(cfg, cumsum_task(T))
     for k in (0, 2, T - 1):
         assert _moved_outputs(model, T, k) == expected(T, k), f"input {k}"
+
+
+# --- depth, cells, dropout and heads --------------------------------------------------------
+
+STACKS = [
+    ModelConfig(cell=cell, layers=2, units=[6, 4], direction=direction)
+    for cell in Cell
+    for direction in Direction
+]
+
+
+@pytest.mark.parametrize("cfg", STACKS, ids=lambda c: f"{c.cell.value}-{c.direction.value}")
+def test_stacked_layers_have_their_units_cell_and_direction(cfg):
+    model = build_model(cfg, cumsum_task(7))
+    recurrent = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Bidirectional | keras.layers.RNN)
+    ]
+    assert len(recurrent) == 2
+    for layer, units in zip(recurrent, [6, 4], strict=True):
+        inner = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
+        assert inner.units == units
+        assert (
+            type(inner).__name__
+            == {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN"}[cfg.cell.value]
+        )
+    out = model(np.zeros((2, 7, 1), np.float32))
+    assert out.shape == (2, 7, 1)
+    assert model.name == f"{cfg.direction.value}_{cfg.cell.value}6-4"
+
+
+def test_units_repeat_for_every_layer_and_name_the_model():
+    model = build_model(ModelConfig(layers=3, units=5, direction=Direction.bidirectional),
+                        cumsum_task(4))  # fmt: skip
+    assert model.name == "bidirectional_lstm5x3"
+    assert [layer.forward_layer.units for layer in model.layers
+            if isinstance(layer, keras.layers.Bidirectional)] == [5, 5, 5]  # fmt: skip
+
+
+def test_dropout_acts_in_training_only():
+    keras.utils.set_random_seed(0)
+    model = build_model(ModelConfig(units=8, dropout=0.5, recurrent_dropout=0.3), cumsum_task(6))
+    x = np.random.default_rng(0).random((4, 6, 1), dtype=np.float32)
+    np.testing.assert_array_equal(model(x, training=False), model(x, training=False))
+    assert not np.allclose(model(x, training=True), model(x, training=False))
+
+
+@pytest.mark.parametrize("direction", list(Direction))
+def test_mean_head_averages_the_last_layer_over_time(direction):
+    cfg = EchoConfig(length=6, n_features=4, out_index=1)
+    mean = build_model(ModelConfig(units=3, direction=direction, head=Head.mean), echo.task(cfg))
+    assert any(isinstance(layer, keras.layers.GlobalAveragePooling1D) for layer in mean.layers)
+    assert mean(echo.sampler(cfg)(np.random.default_rng(0), 2).x).shape == (2, 4)
+
+
+def test_a_head_on_per_timestep_labels_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"^model.head=mean: only applies to one label per"):
+        build_model(ModelConfig(head=Head.mean), cumsum_task(5))

@@ -11,11 +11,15 @@ from lstmlab.preflight import check, jobs
     ("args", "expected"),
     [
         (["model.units=0"], "model.units=0: must be a positive integer"),
-        (["model.units=abc"], "model.units=abc: Value 'abc' of type 'str' could not be converted"),
+        (
+            ["model.units=abc"],
+            "model.units=abc: must be a positive integer, or a list of them, one per layer",
+        ),
         (["model.direction=up"], "model.direction=up: Invalid value 'up', expected one of"),
         (
             ["dataset=mnist"],
-            "dataset=mnist: no such option; allowed: one of csv, cumsum, echo, npz, uea",
+            "dataset=mnist: no such option; allowed: one of csv, cumsum, custom, custom_generator, "
+            "echo, npz, uea",
         ),
         (
             ["experiment=nope"],
@@ -42,7 +46,8 @@ def test_bad_values_are_one_line_naming_key_and_rule(args, expected):
 def test_a_bad_job_in_a_sweep_is_named():
     problem = check(["model.units=4,0,8", "seed=0,1"], multirun=True)
     assert problem == (
-        "job #2 of 6 (model.units=0 seed=0): model.units=0: must be a positive integer"
+        "job #2 of 6 (model.units=0 seed=0): model.units=0: must be a positive integer, or a "
+        "list of them, one per layer"
     )
 
 

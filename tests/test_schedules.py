@@ -11,6 +11,7 @@ from conftest import generator_data
 
 from lstmlab.config import (
     BulkConfig,
+    Cell,
     CumsumConfig,
     Direction,
     EarlyStoppingConfig,
@@ -179,3 +180,61 @@ def test_early_stopping_on_accuracy_keeps_the_highest():
     # An equal value is no improvement: two validations after the best, it says stop.
     assert decisions == [False, False, False, True]
     assert (stopper.best_step, stopper.best) == (2, 0.7)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ModelConfig(cell=Cell.gru, layers=2, units=[6, 4]),
+        ModelConfig(layers=2, units=5, direction=Direction.bidirectional),
+        ModelConfig(cell=Cell.simple_rnn, layers=2, units=4, direction=Direction.backward),
+    ],
+    ids=["gru-x2", "bilstm-x2", "backward-simple_rnn-x2"],
+)
+def test_stacked_models_in_the_xla_loop_match_plain_train_on_batch(cfg):
+    fast, plain = _twins(cfg, CUMSUM.task)
+    sched = OnlineConfig(epochs=30, chunk=12)
+    a = train(fast, CUMSUM.task, sched, CUMSUM, np.random.default_rng(5))
+    b = train(plain, CUMSUM.task, replace(sched, fast=False), CUMSUM, np.random.default_rng(5))
+    np.testing.assert_allclose(a.losses, b.losses, atol=1e-5)
+    _assert_same_weights(fast, plain)
+
+
+def _same_seed_twins(cfg: ModelConfig, task):
+    """Two models built under the same global seed: the same weights and the same dropout
+    seed generators (set_weights copies the first, not the second)."""
+    keras.utils.set_random_seed(0)
+    a = build_model(cfg, task)
+    keras.utils.set_random_seed(0)
+    return a, build_model(cfg, task)
+
+
+DROPOUT = ModelConfig(units=5, dropout=0.3, recurrent_dropout=0.2,
+                      direction=Direction.bidirectional)  # fmt: skip
+
+
+def test_with_dropout_the_graph_loop_matches_plain_train_on_batch_exactly():
+    graph, plain = _same_seed_twins(DROPOUT, CUMSUM.task)
+    sched = OnlineConfig(epochs=30, chunk=12, jit=False)
+    a = train(graph, CUMSUM.task, sched, CUMSUM, np.random.default_rng(5))
+    b = train(plain, CUMSUM.task, replace(sched, fast=False), CUMSUM, np.random.default_rng(5))
+    np.testing.assert_array_equal(a.losses, b.losses)
+    _assert_same_weights(graph, plain, atol=0)
+
+
+def test_with_dropout_the_xla_loop_is_deterministic_but_draws_its_own_masks():
+    """TensorFlow's stateless random ops give other numbers inside an XLA program than in a
+    plain graph for the same seed (its default generator is Philox in a graph and another
+    inside XLA; even with Philox pinned, 2-D draws differ), so the XLA loop's dropout masks
+    are not train_on_batch's. What holds: same seed, same run; and the loop does drop."""
+    runs = []
+    for _ in range(2):
+        model, _ = _same_seed_twins(DROPOUT, CUMSUM.task)
+        runs.append(train(model, CUMSUM.task, OnlineConfig(epochs=20, chunk=20), CUMSUM,
+                          np.random.default_rng(5)).losses)  # fmt: skip
+    np.testing.assert_array_equal(runs[0], runs[1])
+    no_dropout, _ = _same_seed_twins(replace(DROPOUT, dropout=0.0, recurrent_dropout=0.0),
+                                     CUMSUM.task)  # fmt: skip
+    plain = train(no_dropout, CUMSUM.task, OnlineConfig(epochs=20, chunk=20), CUMSUM,
+                  np.random.default_rng(5)).losses  # fmt: skip
+    assert np.abs(runs[0] - plain).max() > 1e-3

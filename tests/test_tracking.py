@@ -94,9 +94,9 @@ def test_parallel_runs_logging_the_same_new_dataset_all_succeed(store):
 
     Tracker(store, "exp")  # the store and experiment exist before the workers start
     ctx = mp.get_context("spawn")
-    with ctx.Manager() as manager, ProcessPoolExecutor(6, mp_context=ctx) as pool:
-        barrier = manager.Barrier(6)
-        run_ids = list(pool.map(_log_same_dataset, [store] * 6, [barrier] * 6))
+    with ctx.Manager() as manager, ProcessPoolExecutor(4, mp_context=ctx) as pool:
+        barrier = manager.Barrier(4)
+        run_ids = list(pool.map(_log_same_dataset, [store] * 4, [barrier] * 4))
     client = MlflowClient(store)
     for run_id in run_ids:
         run = client.get_run(run_id)
