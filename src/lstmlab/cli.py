@@ -36,9 +36,12 @@ register_configs()
 # says that matching by name is deprecated, on every run.
 warnings.filterwarnings("ignore", message=".*validated against ConfigStore schema with the same")
 
-# TensorFlow's C++ start-up INFO lines, once per process and per parallel worker, drown the
-# runs' output; TF_CPP_MIN_LOG_LEVEL=0 brings them back.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines, once per process and per parallel worker, drown the runs'
+# output: start-up INFO lines, and ERROR lines on every load from the persistent XLA cache
+# about CPU tuning flags it does not recognise (the prefix keys the cache by CPU, see
+# experiment.xla_cache). Python exceptions are unaffected; TF_CPP_MIN_LOG_LEVEL=0 brings the
+# lines back.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # A single run's composition happens between this import (the console script's first) and
 # main(); it counts as lstmlab's own overhead. Jobs of a sweep count from main() on.
@@ -109,7 +112,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
-    from lstmlab.tracking import StoreUnavailable, Tracker
+    from lstmlab.tracking import Opening, StoreUnavailable
 
     try:
         settings = to_settings(cfg)
@@ -120,10 +123,17 @@ def main(cfg: DictConfig) -> float:
         dataset = load_data(settings)
     except (ConfigError, DataError) as exc:
         _fail(str(exc))
-    try:
-        tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
-    except StoreUnavailable as exc:
-        _fail(str(exc))
+    # A single run opens the store (MLflow's import and the database check, ~1.5 s) in a
+    # thread while TensorFlow is imported and the model built; a sweep's jobs need it at once,
+    # to skip what is done already.
+    opening = Opening(cfg.tracking.uri, cfg.tracking.experiment)
+    if job.in_sweep:
+        try:
+            tracker = opening.result()
+        except StoreUnavailable as exc:
+            _fail(str(exc))
+    else:
+        tracker = opening
     if job.in_sweep and not settings.tracking.rerun:
         resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         done = tracker.find_finished(fingerprint(resolved))
@@ -137,6 +147,8 @@ def main(cfg: DictConfig) -> float:
     try:
         with GracefulStop() as stop:
             return run(cfg, settings, job, tracker, stop.check, dataset).loss
+    except StoreUnavailable as exc:
+        _fail(str(exc))
     except (ConfigError, DataError) as exc:
         # Raised before the job's run was created (a model that does not fit its data): a
         # single run stops with one line and nothing logged; in a sweep, which has started
@@ -147,7 +159,7 @@ def main(cfg: DictConfig) -> float:
         tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
         with (
             suppress(ConfigError, DataError),
-            tracker.run(job.name, tags, settings.tracking.parent_run_id),
+            opening.result().run(job.name, tags, settings.tracking.parent_run_id),
         ):
             raise exc
         print(f"lstmlab: job {job.name!r} failed: {exc}", file=sys.stderr)

@@ -271,6 +271,9 @@ class TrackingConfig:
     uri: str = "sqlite:///${lstmlab_root:}/mlflow.db"
     experiment: str = "lstmlab"
     log_model: bool = True
+    # Per-step metrics as means over blocks of this many steps, logged at each block's last
+    # step; null: every step up to 10 000 steps, then blocks that keep ~10 000 points a run.
+    log_every: int | None = None
     # Set by the sweep callback for every job of a multirun: the MLflow run that groups them.
     parent_run_id: str | None = None
     # A sweep skips jobs whose config already has a FINISHED run in the experiment (resume
@@ -292,6 +295,9 @@ class Config:
     # TensorFlow's intra- and inter-op threads; 0: all cores, or shared out between the
     # parallel workers of the joblib launcher.
     threads: int = 0
+    # Where XLA keeps the programs it compiled, for later processes to load instead of
+    # compiling again (TensorFlow's persistent compilation cache); null: no cache.
+    xla_cache: str | None = "${lstmlab_root:}/.cache/xla"
 
 
 class ConfigError(ValueError):
@@ -466,6 +472,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("eval.show", cfg.eval.show, "must be 0 or more")
     if cfg.seed < 0:
         raise ConfigError("seed", cfg.seed, "must be 0 or more")
+    if cfg.tracking.log_every is not None:
+        _positive("tracking.log_every", cfg.tracking.log_every)
     if cfg.threads < 0:
         raise ConfigError("threads", cfg.threads, "must be 0 (automatic) or more")
 
@@ -486,7 +494,7 @@ def merge_mode_of(model: ModelConfig) -> MergeMode | None:
 
 
 # Where a run is logged, how much it prints, how many threads compute it: not what it is.
-_NOT_IDENTITY = ("tracking", "threads")
+_NOT_IDENTITY = ("tracking", "threads", "xla_cache")
 
 
 def fingerprint(resolved: Mapping[str, Any]) -> str:

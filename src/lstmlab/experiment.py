@@ -6,6 +6,9 @@ checked before any MLflow run exists, so bad data leaves nothing behind.
 
 from __future__ import annotations
 
+import math
+import os
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +22,12 @@ from lstmlab.config import BulkConfig, Config, ConfigError, fingerprint
 from lstmlab.data import DataError, Dataset, load, rngs
 
 if TYPE_CHECKING:
-    from lstmlab.tracking import Tracker
+    from lstmlab.tracking import Opening, Tracker
+
+
+# tracking.log_every=null: per-step metrics keep about this many points a run (the UI's charts
+# draw no more; sending more costs store time for nothing).
+POINTS_PER_RUN = 10_000
 
 
 @dataclass
@@ -73,6 +81,39 @@ def load_data(settings: Config) -> Dataset:
     return dataset
 
 
+def program_key(settings: Config, task) -> str:
+    """What a job's compiled programs depend on: the architecture, the task's shapes and the
+    compiler; not the seed, the learning rate or the data (all passed in at run time)."""
+    model = {k: v for k, v in vars(settings.model).items() if k != "learning_rate"}
+    return repr((sorted(model.items(), key=str), task, settings.schedule.jit))
+
+
+def xla_cache(folder: str | None) -> None:
+    """Point TensorFlow's persistent XLA compilation cache at folder (before the process's
+    first XLA compilation; later calls change nothing). The cache key TensorFlow computes covers
+    the program; the prefix adds what it does not: the TensorFlow version, the XLA flags, and
+    this CPU's instruction sets (a program compiled for one CPU can crash on another)."""
+    import hashlib
+
+    import tensorflow as tf
+
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    if folder is None or "tf_xla_persistent_cache_directory" in flags:
+        return  # off, or set by the user
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        cpu = next(line for line in text.splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        cpu = platform.processor()
+    tag = hashlib.sha256(f"{cpu}|{flags}|{os.environ.get('XLA_FLAGS', '')}".encode())
+    prefix = f"tf{tf.__version__}_{tag.hexdigest()[:10]}"
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    os.environ["TF_XLA_FLAGS"] = (
+        f"{flags} --tf_xla_persistent_cache_directory={folder} "
+        f"--tf_xla_persistent_cache_prefix={prefix}"
+    ).strip()
+
+
 def prepare_tensorflow(seed: int, threads: int) -> np.random.Generator:
     """Fresh Keras state, thread caps, seeds for Python, numpy and TensorFlow (weights),
     deterministic TF ops; returns the training data's random stream."""
@@ -80,8 +121,9 @@ def prepare_tensorflow(seed: int, threads: int) -> np.random.Generator:
     import tensorflow as tf
 
     # A process may run many jobs (the basic launcher, reused joblib workers): start each
-    # from a clean Keras graph and name scope.
-    keras.backend.clear_session()
+    # from a clean Keras name scope. Without the full garbage collection it would also do
+    # (0.4 s a job, with the models kept for reuse alive anyway).
+    keras.backend.clear_session(free_memory=False)
     # Each job builds its own compiled loop; TF would warn about "retracing" from the second
     # job of a process on.
     tf.get_logger().setLevel("ERROR")
@@ -100,7 +142,7 @@ def run(
     cfg: DictConfig,
     settings: Config,
     job: Job,
-    tracker: Tracker | None = None,
+    tracker: Tracker | Opening | None = None,
     stop: Callable[[], None] | None = None,
     dataset: Dataset | None = None,
 ) -> Outcome:
@@ -113,19 +155,23 @@ def run(
     from lstmlab import plots
     from lstmlab.evaluation import evaluate
     from lstmlab.models import build_model
-    from lstmlab.schedules import planned_steps, train
-    from lstmlab.tracking import Tracker, flatten
+    from lstmlab.schedules import planned_steps, reuse, train
+    from lstmlab.tracking import Opening, Tracker, flatten
 
     imported = time.perf_counter()
     loaded_before = dataset is not None
     dataset = dataset or load_data(settings)
     task = dataset.task
     stop = stop or (lambda: None)
+    xla_cache(settings.xla_cache)
     train_rng = prepare_tensorflow(settings.seed, job.threads)
     # Built before the MLflow run: a model that does not fit the task (model.head on
     # per-timestep labels, a custom model with the wrong output) is a ConfigError, no run.
-    model = build_model(settings.model, task)
-    tracker = tracker or Tracker(cfg.tracking.uri, cfg.tracking.experiment)
+    model = reuse(build_model(settings.model, task), program_key(settings, task))
+    if tracker is None:
+        tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
+    elif isinstance(tracker, Opening):
+        tracker = tracker.result()
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
     prefix = "eval" if dataset.generated else "test"
@@ -145,6 +191,7 @@ def run(
             log.json_file(dataset.normalization, "dataset/normalization.json")
         size = len(dataset.train) if dataset.train is not None else dataset.samples
         steps = planned_steps(settings.schedule, size)
+        log.every(settings.tracking.log_every or math.ceil(steps / POINTS_PER_RUN))
         print(f"training {model.name} on {task.name}: {steps} steps ({settings.schedule.name})"
               + (f", validating every {every}" if every else ""))  # fmt: skip
 

@@ -32,8 +32,11 @@ def loss_curve(
     validations, the validation loss beside it and a second panel of accuracies, and the step
     early stopping kept marked."""
     panels = 2 if validations else 1
-    fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 4), layout="constrained",
-                             squeeze=False)  # fmt: skip
+    # Fixed margins: matplotlib's constrained layout costs more than the drawing (~0.07 s a
+    # figure, paid by every run of a sweep).
+    fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 4), squeeze=False)
+    fig.subplots_adjust(left=0.09 / panels, right=1 - 0.02 / panels, bottom=0.12, top=0.88,
+                        wspace=0.22)  # fmt: skip
     steps = np.arange(len(losses))
     window = max(1, len(losses) // 50)
     series = [("loss", losses, "train_loss", "val_loss")]
@@ -54,7 +57,7 @@ def loss_curve(
             ax.axvline(best_step - 1, color="C2", linestyle="--", linewidth=1,
                        label=f"best (after {best_step} steps)")  # fmt: skip
         ax.set(xlabel="step", ylabel=label)
-        ax.legend()
+        ax.legend(loc="upper right")
     fig.suptitle(title)
     return fig
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -131,6 +132,48 @@ class EarlyStopping:
             model.set_weights(self.weights)
 
 
+# Per process, one model per architecture with its compiled programs (the training loop of
+# each batch shape, Keras' predict function): a later job of the same architecture takes the
+# model over instead of tracing and compiling it all again. Least recently used first out.
+_PROGRAMS: OrderedDict[str, keras.Model] = OrderedDict()
+_LOOPS: dict[tuple[int, bool], Callable] = {}
+_KEEP = 8
+
+
+def reuse(fresh: keras.Model, key: str) -> keras.Model:
+    """The model to train for a job whose newly built model is `fresh`: an earlier job's
+    model of the same architecture (`key`), given fresh's initial weights, dropout seeds and
+    learning rate and a zeroed optimizer state, so that the job computes exactly what fresh
+    would; or fresh itself, kept for later jobs."""
+    cached = _PROGRAMS.get(key)
+    if cached is None:
+        _PROGRAMS[key] = fresh
+        while len(_PROGRAMS) > _KEEP:
+            _, old = _PROGRAMS.popitem(last=False)
+            for jit in (True, False):
+                _LOOPS.pop((id(old), jit), None)
+        return fresh
+    _PROGRAMS.move_to_end(key)
+    for mine, theirs in zip(cached.variables, fresh.variables, strict=True):
+        mine.assign(theirs)
+    optimizer = cached.optimizer
+    for variable in optimizer.variables:
+        variable.assign(keras.ops.zeros_like(variable))
+    optimizer.learning_rate = float(keras.ops.convert_to_numpy(fresh.optimizer.learning_rate))
+    return cached
+
+
+def _loop(model: keras.Model, task: Task, jit: bool) -> Callable:
+    """compiled_loop(model), traced once per model kept by reuse()."""
+    kept = any(m is model for m in _PROGRAMS.values())
+    if not kept:
+        return compiled_loop(model, task, jit)
+    key = (id(model), jit)
+    if key not in _LOOPS:
+        _LOOPS[key] = compiled_loop(model, task, jit)
+    return _LOOPS[key]
+
+
 def compiled_loop(model: keras.Model, task: Task, jit: bool = True) -> Callable:
     """``run(xs, ys, n) -> (losses, accs)``: n optimizer steps, step i on batch (xs[i], ys[i]),
     in one XLA program. xs may be padded past n, so that every chunk has the same shape and
@@ -210,7 +253,7 @@ def train(
         chunks = bulk_chunks(data, cfg, rng)
     every = every if validate is not None else 0
     stopper = EarlyStopping(cfg.early_stopping) if every and cfg.early_stopping.patience else None
-    run = compiled_loop(model, task, cfg.jit) if cfg.fast else None
+    run = _loop(model, task, cfg.jit) if cfg.fast else None
     # Chunk length per batch shape: the first chunk of a shape sets it, later ones are padded
     # to it (or cut to it), so a shape compiles once.
     widths: dict[tuple[int, ...], int] = {}

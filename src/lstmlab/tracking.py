@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from mlflow.entities import Metric, Param, Run, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -77,61 +80,186 @@ def check_store(uri: str, timeout: float = 5.0) -> None:
             raise StoreUnavailable(f"tracking.uri={uri}: {db} is not writable")
 
 
-class RunLog:
-    """Writes to one MLflow run."""
+class Writer:
+    """One background thread that performs a run's writes in order, so that training never
+    waits for the store (a sqlite file, or a server that may be slow or briefly gone). A write
+    that fails is raised again by the next :meth:`put` or by :meth:`flush`."""
 
-    def __init__(self, client: MlflowClient, run_id: str):
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="lstmlab-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                if job is None:
+                    return
+                if self._error is None:
+                    job()
+            except BaseException as exc:  # noqa: BLE001 (kept, raised in the caller's thread)
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def put(self, job: Callable[[], None]) -> None:
+        self._raise()
+        self._queue.put(job)
+
+    def flush(self) -> None:
+        """Wait until every write so far is done."""
+        self._queue.join()
+        self._raise()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
+class Blocks:
+    """Per-step values as means over blocks of `every` steps, each logged at the block's last
+    step (every 1: every step as it is). A block cut by a chunk boundary carries over."""
+
+    def __init__(self, every: int = 1):
+        self.every = max(1, every)
+        self._sums: dict[str, float] = {}
+        self._count = 0
+        self._last = -1
+
+    def add(self, series: Mapping[str, Any], first_step: int) -> list[tuple[str, float, int]]:
+        columns = {k: np.asarray(v, dtype=np.float64) for k, v in series.items()}
+        n = len(next(iter(columns.values()))) if columns else 0
+        if self.every == 1:
+            return [(k, float(v[i]), first_step + i) for k, v in columns.items() for i in range(n)]
+        out = []
+        for i in range(n):
+            for key, values in columns.items():
+                self._sums[key] = self._sums.get(key, 0.0) + float(values[i])
+            self._count += 1
+            self._last = first_step + i
+            if (self._last + 1) % self.every == 0:
+                out.extend(self._emit())
+        return out
+
+    def _emit(self) -> list[tuple[str, float, int]]:
+        out = [(k, total / self._count, self._last) for k, total in self._sums.items()]
+        self._sums, self._count = {}, 0
+        return out
+
+    def rest(self) -> list[tuple[str, float, int]]:
+        """The last, partial block."""
+        return self._emit() if self._count else []
+
+
+class RunLog:
+    """Writes to one MLflow run: at once, or (background=True) through a :class:`Writer`, in
+    order. Per-step metrics are grouped into full batches of 1000 (one log_metric call per step
+    costs about 4 ms on sqlite, a batch of 1000 about 0.07 s) and, with `every` > 1, averaged
+    over blocks of that many steps."""
+
+    def __init__(self, client: MlflowClient, run_id: str, background: bool = False,
+                 every: int = 1):  # fmt: skip
         self.client = client
         self.run_id = run_id
         self._pending: list[Metric] = []
+        self._writer = Writer() if background else None
+        self._blocks = Blocks(every)
+        # Time the caller spent waiting on per-step metrics (queueing them, and the final
+        # flush): what logging cost the training loop.
+        self.blocked_seconds = 0.0
+        # Files written here (figures, models) until their upload has run.
+        self._files = tempfile.TemporaryDirectory(prefix="lstmlab-") if background else None
+
+    def _do(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        if self._writer is None:
+            fn(*args, **kwargs)
+        else:
+            self._writer.put(lambda: fn(*args, **kwargs))
+
+    def _scratch(self) -> Path:
+        if self._files is not None:
+            return Path(tempfile.mkdtemp(dir=self._files.name))
+        return Path(tempfile.mkdtemp(prefix="lstmlab-"))
 
     def params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
-            self.client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+            self._do(self.client.log_batch, self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+
+    def every(self, steps: int) -> None:
+        """Average per-step metrics over blocks of `steps` from here on."""
+        self._blocks = Blocks(steps)
 
     def history(self, series: Mapping[str, Any], first_step: int = 0) -> None:
-        """Metrics over consecutive steps ({"train_loss": [...], ...}). Sent in full batches
-        of 1000 (one log_metric call per step costs about 4 ms on sqlite, a batch of 1000
-        about 0.07 s); the rest waits for more or for :meth:`flush`, which every end of a
-        run calls."""
+        """Metrics over consecutive steps ({"train_loss": [...], ...}), sent in full batches;
+        the rest waits for more or for :meth:`flush`, which every end of a run calls."""
+        t0 = time.perf_counter()
+        self._queue(self._blocks.add(series, first_step))
+        self.blocked_seconds += time.perf_counter() - t0
+
+    def _queue(self, points: list[tuple[str, float, int]]) -> None:
         now = int(time.time() * 1000)
-        self._pending.extend(
-            Metric(key, float(v), now, first_step + i)
-            for key, values in series.items()
-            for i, v in enumerate(values)
-        )
+        self._pending.extend(Metric(key, value, now, step) for key, value, step in points)
         while len(self._pending) >= MAX_METRICS_PER_BATCH:
             self._send(MAX_METRICS_PER_BATCH)
 
     def flush(self) -> None:
+        """Send everything logged so far and wait until it is written."""
+        t0 = time.perf_counter()
+        self._queue(self._blocks.rest())
         while self._pending:
             self._send(MAX_METRICS_PER_BATCH)
+        if self._writer is not None:
+            self._writer.flush()
+        self.blocked_seconds += time.perf_counter() - t0
+
+    def close(self) -> None:
+        """Flush, then stop the writer thread and remove the files it uploaded."""
+        try:
+            self.flush()
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            if self._files is not None:
+                self._files.cleanup()
 
     def _send(self, count: int) -> None:
         batch, self._pending = self._pending[:count], self._pending[count:]
-        self.client.log_batch(self.run_id, metrics=batch)
+        self._do(self.client.log_batch, self.run_id, metrics=batch)
 
     def metrics(self, values: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in values.items()]
-        self.client.log_batch(self.run_id, metrics=batch)
+        self._do(self.client.log_batch, self.run_id, metrics=batch)
 
     def tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, str(value))
+            self._do(self.client.set_tag, self.run_id, key, str(value))
 
     def text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        self._do(self.client.log_text, self.run_id, text, artifact_file)
 
     def figure(self, figure: Any, artifact_file: str) -> None:
-        self.client.log_figure(self.run_id, figure, artifact_file)
+        # Rendered here, in the caller's thread (matplotlib is not thread-safe); uploaded by
+        # the writer.
+        path = self._scratch() / Path(artifact_file).name
+        figure.savefig(path)
+        folder = str(Path(artifact_file).parent) if "/" in artifact_file else None
+        self._do(self.client.log_artifact, self.run_id, str(path), folder)
 
     def directory(self, local_dir: Path, artifact_path: str) -> None:
-        self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+        self._do(self.client.log_artifacts, self.run_id, str(local_dir), artifact_path)
 
     def json_file(self, value: Mapping[str, Any], artifact_file: str) -> None:
-        self.client.log_dict(self.run_id, dict(value), artifact_file)
+        self._do(self.client.log_dict, self.run_id, dict(value), artifact_file)
 
     def inputs(self, dataset: Dataset) -> None:
         """What the run trained and was tested on, as MLflow dataset inputs (the UI's Datasets
@@ -157,6 +285,9 @@ class RunLog:
                                     digest=src.digest)  # fmt: skip
             tags = [InputTag(MLFLOW_DATASET_CONTEXT, src.context)]
             entries.append(DatasetInput(ds._to_mlflow_entity(), tags))
+        self._do(self._log_inputs, entries)
+
+    def _log_inputs(self, entries: list[Any]) -> None:
         # The store looks a dataset up by name and digest and inserts it when missing, in two
         # steps: parallel jobs logging the same dataset for the first time race, and the loser
         # fails on the unique key. Its second try finds the winner's row.
@@ -173,10 +304,33 @@ class RunLog:
     def keras_model(self, model: Any, artifact_path: str = "model") -> None:
         # A native .keras file: MLflow's keras flavor adds seconds of environment inference
         # per run, and `keras.saving.load_model` reads this file directly.
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.keras"
-            model.save(path)
-            self.client.log_artifact(self.run_id, str(path), artifact_path)
+        path = self._scratch() / "model.keras"
+        model.save(path)
+        self._do(self.client.log_artifact, self.run_id, str(path), artifact_path)
+
+
+class Opening:
+    """A :class:`Tracker` being opened in a background thread; :meth:`result` waits for it (and
+    raises StoreUnavailable as Tracker would)."""
+
+    def __init__(self, uri: str, experiment: str):
+        self._result: Tracker | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._open, args=(uri, experiment), daemon=True)
+        self._thread.start()
+
+    def _open(self, uri: str, experiment: str) -> None:
+        try:
+            self._result = Tracker(uri, experiment)
+        except BaseException as exc:  # noqa: BLE001 (raised in the caller's thread)
+            self._error = exc
+
+    def result(self) -> Tracker:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
 
 
 class Tracker:
@@ -202,8 +356,13 @@ class Tracker:
             self.client.restore_experiment(found.experiment_id)
         return found.experiment_id
 
-    def create_run(self, name: str, tags: Mapping[str, str] | None = None,
-                   parent_run_id: str | None = None) -> RunLog:  # fmt: skip
+    def create_run(
+        self,
+        name: str,
+        tags: Mapping[str, str] | None = None,
+        parent_run_id: str | None = None,
+        background: bool = False,
+    ) -> RunLog:
         tags = dict(tags or {})
         if parent_run_id:
             # The tag MLflow's UI and search use to nest a run under its parent.
@@ -211,7 +370,7 @@ class Tracker:
             tags["lstmlab.sweep"] = parent_run_id
             tags[member_tag(parent_run_id)] = "1"
         run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
-        return RunLog(self.client, run.info.run_id)
+        return RunLog(self.client, run.info.run_id, background=background)
 
     @contextmanager
     def run(
@@ -219,11 +378,13 @@ class Tracker:
     ) -> Iterator[RunLog]:
         """A new run that ends FINISHED when the block completes, KILLED on an interrupt and
         FAILED (with the traceback as ``error.txt`` and the reason as tag ``lstmlab.error``)
-        on any other exception: never left RUNNING."""
-        log = self.create_run(name, tags, parent_run_id)
+        on any other exception: never left RUNNING. Its writes go through a background writer
+        while the block runs; the run ends once they are all done."""
+        log = self.create_run(name, tags, parent_run_id, background=True)
         try:
             yield log
-            log.flush()
+            log.close()
+            self.client.log_metric(log.run_id, "time_logging_s", log.blocked_seconds)
         except KeyboardInterrupt:
             self._end(log, RunStatus.KILLED, str(sys.exc_info()[1]) or "interrupted")
             raise
@@ -238,9 +399,11 @@ class Tracker:
             self.client.set_terminated(log.run_id, RunStatus.to_string(RunStatus.FINISHED))
 
     def _end(self, log: RunLog, status: int, reason: str) -> None:
-        log.flush()  # every step trained before the stop or failure
-        log.tags({"lstmlab.error": reason})
-        self.client.set_terminated(log.run_id, RunStatus.to_string(status))
+        try:
+            log.close()  # every step trained before the stop or failure
+        finally:
+            self.client.set_tag(log.run_id, "lstmlab.error", reason)
+            self.client.set_terminated(log.run_id, RunStatus.to_string(status))
 
     def children(self, parent_run_id: str) -> list[Run]:
         """The runs of a sweep: its own jobs' and those it reused from other sweeps."""
