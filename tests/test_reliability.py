@@ -21,7 +21,8 @@ from lstmlab.data import cumsum
 from lstmlab.experiment import Job, run
 from lstmlab.schedules import TrainingDiverged
 
-TINY = ["eval.samples=40", "eval.show=0", "model.units=4", "tracking.log_model=false"]
+TINY = ["eval.samples=40", "eval.show=0", "model.units=4", "tracking.log_model=false",
+        "tracking.log_every=1"]  # fmt: skip
 BIN = Path(sys.executable).parent
 
 

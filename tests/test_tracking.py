@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,55 @@ def test_parallel_runs_logging_the_same_new_dataset_all_succeed(store):
         run = client.get_run(run_id)
         assert run.info.status == "FINISHED"
         assert [i.dataset.digest for i in run.inputs.dataset_inputs] == ["0123456789ab"]
+
+
+def test_blocks_average_steps_across_chunk_boundaries():
+    from lstmlab.tracking import Blocks
+
+    blocks = Blocks(3)
+    first = blocks.add({"loss": [0, 1, 2, 3, 4]}, 0)
+    second = blocks.add({"loss": [5, 6, 7, 8, 9]}, 5)
+    # Means of steps 0-2, 3-5 (cut by the chunk boundary), 6-8, then the partial block 9.
+    assert first == [("loss", 1.0, 2)]
+    assert second == [("loss", 4.0, 5), ("loss", 7.0, 8)]
+    assert blocks.rest() == [("loss", 9.0, 9)] and blocks.rest() == []
+    assert Blocks(1).add({"a": [5, 6]}, 10) == [("a", 5.0, 10), ("a", 6.0, 11)]
+
+
+class _SlowClient:
+    """Stands in for MlflowClient: log_batch waits for a gate, as a slow or absent server."""
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.batches = []
+
+    def log_batch(self, run_id, metrics=(), params=()):
+        self.gate.wait(timeout=30)
+        if any(m.key == "bad" for m in metrics):
+            raise ValueError("the store refused it")
+        self.batches.append([(m.key, m.step) for m in metrics])
+
+
+def test_a_background_log_never_waits_for_the_store_and_flush_does():
+    from lstmlab.tracking import RunLog
+
+    client = _SlowClient()
+    log = RunLog(client, "r", background=True)
+    log.history({"train_loss": np.arange(2500.0)})  # two full batches go to the writer
+    assert client.batches == []  # the store has not answered; training went on regardless
+    client.gate.set()
+    log.close()  # the last, partial batch too, in order
+    assert [len(b) for b in client.batches] == [1000, 1000, 500]
+    assert [step for b in client.batches for _, step in b] == list(range(2500))
+
+
+def test_a_failed_background_write_is_raised_in_the_caller():
+    from lstmlab.tracking import RunLog
+
+    client = _SlowClient()
+    client.gate.set()
+    log = RunLog(client, "r", background=True)
+    log.metrics({"bad": 1.0})
+    with pytest.raises(ValueError, match="the store refused it"):
+        log.flush()
+    log.close()
