@@ -10,7 +10,7 @@ UI_PORT ?= 5000
 # LAUNCHER=joblib runs a sweep's jobs in parallel local processes, LAUNCHER=basic one by one.
 SEEDS    ?= 1
 LAUNCHER ?= joblib
-SWEEP    := 'seed=range(0,$(SEEDS))' hydra/launcher=$(LAUNCHER)
+SWEEP    := 'seed=range(0,$(SEEDS))' hydra/launcher=$(LAUNCHER) tracking.report=true
 # Single-run presets become a sweep only when asked for more than one seed.
 MAYBE_SWEEP = $(if $(filter-out 1,$(SEEDS)),-m $(SWEEP))
 REPORT_ARGS ?= --smooth 10
@@ -73,24 +73,21 @@ seed-online-bilstm: install
 echo: install
 	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=echo $(ARGS)
 
-# The comparison sweeps, then their report (figure with 95% bands, CSVs, table).
+# The comparison sweeps; each ends with its report (figure with 95% bands, CSVs, table).
 compare-directions: install
 	$(BIN)/lstmlab experiment=compare_directions $(SWEEP) $(ARGS)
-	$(BIN)/lstmlab-report --preset compare_directions $(REPORT_ARGS)
 
 compare-merge-modes: install
 	$(BIN)/lstmlab experiment=compare_merge_modes $(SWEEP) $(ARGS)
-	$(BIN)/lstmlab-report --preset compare_merge_modes $(REPORT_ARGS)
 
-# The tutorials' claims over seeds (10 by default; CLAIM_SEEDS=20 for more), then the verdicts.
+# The tutorials' claims over seeds (10 by default; CLAIM_SEEDS=20 for more), ending with the
+# verdicts.
 CLAIM_SEEDS ?= 10
 claim-directions: install
 	$(BIN)/lstmlab experiment=claim_directions 'seed=range(0,$(CLAIM_SEEDS))' hydra/launcher=$(LAUNCHER) $(ARGS)
-	$(BIN)/lstmlab-report --preset claim_directions $(REPORT_ARGS)
 
 claim-merge-modes: install
 	$(BIN)/lstmlab experiment=claim_merge_modes 'seed=range(0,$(CLAIM_SEEDS))' hydra/launcher=$(LAUNCHER) $(ARGS)
-	$(BIN)/lstmlab-report --preset claim_merge_modes $(REPORT_ARGS)
 
 echo-solved: install
 	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=echo_solved $(ARGS)
@@ -98,16 +95,13 @@ echo-solved: install
 # Recorded data: UEA archive sets shipped with aeon (SEEDS=5 for the README's results table).
 uea-japanese-vowels: install
 	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=uea_japanese_vowels $(ARGS)
-	$(if $(filter-out 1,$(SEEDS)),$(BIN)/lstmlab-report --preset uea_japanese_vowels)
 
 uea-basic-motions: install
 	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=uea_basic_motions $(ARGS)
-	$(if $(filter-out 1,$(SEEDS)),$(BIN)/lstmlab-report --preset uea_basic_motions)
 
-# Cell x depth on JapaneseVowels over seeds 0..4 (the preset sets the seeds), then the report.
+# Cell x depth on JapaneseVowels over seeds 0..4 (the preset sets the seeds), with its report.
 compare-cells: install
 	$(BIN)/lstmlab experiment=compare_cells hydra/launcher=$(LAUNCHER) $(ARGS)
-	$(BIN)/lstmlab-report --preset compare_cells
 
 inspect: install
 	$(BIN)/lstmlab-inspect $(ARGS)

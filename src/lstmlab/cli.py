@@ -66,14 +66,18 @@ def run_name(overrides: list[str], preset: str | None, varying: set[str] | None 
     return " ".join(parts) or "default"
 
 
-def swept_keys(hc: DictConfig) -> set[str]:
-    """The keys this job's multirun varies, from the multirun.yaml Hydra writes first (a job's
-    own overrides hold single values)."""
-    from lstmlab.sweeps import swept_keys as from_overrides
+def sweep_shape(hc: DictConfig) -> tuple[set[str], int | None]:
+    """The keys this job's multirun varies and its number of jobs (None for sweepers that
+    choose jobs as they go), from the multirun.yaml Hydra writes first (a job's own overrides
+    hold single values)."""
+    from lstmlab.sweeps import expand, swept_keys
 
     saved = Path(hc.sweep.dir) / "multirun.yaml"
-    overrides = OmegaConf.load(saved).hydra.overrides.task if saved.is_file() else []
-    return from_overrides(overrides, hc.sweeper.get("params"))
+    overrides = list(OmegaConf.load(saved).hydra.overrides.task) if saved.is_file() else []
+    params = hc.sweeper.get("params")
+    basic = str(hc.sweeper.get("_target_", "")).endswith("BasicSweeper")
+    count = len(expand(overrides, params)) if basic and saved.is_file() else None
+    return swept_keys(overrides, params), count
 
 
 def _job(settings: Config) -> Job:
@@ -82,10 +86,10 @@ def _job(settings: Config) -> Job:
     preset = None if preset in (None, "null") else preset
     tags = {"lstmlab.preset": preset or "none"}
     in_sweep = hc.mode is not None and hc.mode.name == "MULTIRUN"
-    varying = None
+    varying, count = None, None
     if in_sweep:
         tags["lstmlab.job"] = str(hc.job.num)
-        varying = swept_keys(hc)
+        varying, count = sweep_shape(hc)
     threads = settings.threads
     if not threads and "joblib" in str(hc.launcher.get("_target_", "")):
         # Parallel workers share the cores instead of each spinning up a pool of all of them.
@@ -101,6 +105,7 @@ def _job(settings: Config) -> Job:
         hydra_dir=Path(hc.runtime.output_dir) / ".hydra",
         threads=threads,
         in_sweep=in_sweep,
+        number=(hc.job.num + 1, count) if in_sweep else None,
         setup_seconds=0.0 if in_sweep else time.perf_counter() - _IMPORTED,
     )
 
@@ -191,9 +196,31 @@ def _checkable(args: list[str]) -> tuple[list[str], bool] | None:
     return overrides, multirun
 
 
+def _schema_free_completion() -> None:
+    """Hydra's shell completion, less the dataclass schemas it would offer as options
+    (model=model_schema): they are what the YAML options extend, not choices."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        main()
+    words = [w for w in out.getvalue().split() if not w.split("=", 1)[-1].endswith("_schema")]
+    print(" ".join(words))
+
+
 def entry() -> None:
     """The `lstmlab` command: check every job's config, then hand over to Hydra."""
-    checkable = _checkable(sys.argv[1:])
+    args = sys.argv[1:]
+    if args and args[0] in ("--help", "-h"):
+        from lstmlab.help import text
+
+        print(text(args[1:]))
+        return
+    if len(args) >= 2 and args[0] in ("-sc", "--shell-completion") and args[1].startswith("query"):
+        _schema_free_completion()
+        return
+    checkable = _checkable(args)
     if checkable is not None:
         problem = check(*checkable)
         if problem:

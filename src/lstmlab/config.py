@@ -271,6 +271,9 @@ class TrackingConfig:
     uri: str = "sqlite:///${lstmlab_root:}/mlflow.db"
     experiment: str = "lstmlab"
     log_model: bool = True
+    # CPU, memory (and GPU) every second, in the run's System metrics tab (MLflow's psutil
+    # monitor).
+    system_metrics: bool = False
     # Per-step metrics as means over blocks of this many steps, logged at each block's last
     # step; null: every step up to 10 000 steps, then blocks that keep ~10 000 points a run.
     log_every: int | None = None
@@ -279,6 +282,9 @@ class TrackingConfig:
     # A sweep skips jobs whose config already has a FINISHED run in the experiment (resume
     # after an interrupt); true runs them again.
     rerun: bool = False
+    # At the end of a sweep, print its report (lstmlab-report: table with 95% CIs, claims'
+    # verdicts) and log it on the parent run. The compare_* and claim_* presets set it.
+    report: bool = False
 
 
 @dataclass

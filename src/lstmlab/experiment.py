@@ -56,6 +56,8 @@ class Job:
     choices: dict[str, str] = field(default_factory=dict)
     # Time spent before run() (composition), counted in the logged overhead.
     setup_seconds: float = 0.0
+    # In a sweep: this job's number and the sweep's count of jobs (None if not known ahead).
+    number: tuple[int, int | None] | None = None
 
 
 def load_data(settings: Config) -> Dataset:
@@ -155,6 +157,7 @@ def run(
     from lstmlab import plots
     from lstmlab.evaluation import evaluate
     from lstmlab.models import build_model
+    from lstmlab.progress import Progress
     from lstmlab.schedules import planned_steps, reuse, train
     from lstmlab.tracking import Opening, Tracker, flatten
 
@@ -176,7 +179,8 @@ def run(
     tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
     prefix = "eval" if dataset.generated else "test"
     every = settings.eval.every
-    with tracker.run(job.name, tags, settings.tracking.parent_run_id) as log:
+    with tracker.run(job.name, tags, settings.tracking.parent_run_id,
+                     settings.tracking.system_metrics) as log:  # fmt: skip
         log.params({
             **flatten(resolved),
             **{f"choices.{k}": v for k, v in job.choices.items()},
@@ -186,17 +190,23 @@ def run(
         if job.hydra_dir is not None and job.hydra_dir.is_dir():
             log.directory(job.hydra_dir, "hydra")
         log.inputs(dataset)
+        if cfg.tracking.log_model:
+            log.expect_model()
         log.json_file({"classes": dict(enumerate(dataset.classes))}, "dataset/classes.json")
         if dataset.normalization is not None:
             log.json_file(dataset.normalization, "dataset/normalization.json")
         size = len(dataset.train) if dataset.train is not None else dataset.samples
         steps = planned_steps(settings.schedule, size)
         log.every(settings.tracking.log_every or math.ceil(steps / POINTS_PER_RUN))
-        print(f"training {model.name} on {task.name}: {steps} steps ({settings.schedule.name})"
-              + (f", validating every {every}" if every else ""))  # fmt: skip
+        if not job.in_sweep:
+            validating = f", validating every {every}" if every else ""
+            print(f"training {model.name} on {task.name}: {steps} steps "
+                  f"({settings.schedule.name}){validating}")  # fmt: skip
+        progress = Progress(steps, job.name, Progress.mode_for(job.in_sweep))
 
         def log_steps(first: int, losses: np.ndarray, accs: np.ndarray) -> None:
             log.history({"train_loss": losses, "train_acc": accs}, first)
+            progress.update(first + len(losses), float(np.mean(losses)))
             stop()
 
         def validate(done: int) -> dict[str, float]:
@@ -204,10 +214,15 @@ def run(
             log.metrics(metrics, step=done)
             return metrics
 
-        training = train(
-            model, task, settings.schedule, dataset, train_rng, log_steps,
-            validate if every else None, every,
-        )  # fmt: skip
+        try:
+            training = train(
+                model, task, settings.schedule, dataset, train_rng, log_steps,
+                validate if every else None, every,
+            )  # fmt: skip
+        finally:
+            progress.close()
+        # Every per-step metric written before the rest: what training waited for logging.
+        log.flush()
         if training.best_step is not None:
             monitor = settings.schedule.early_stopping.monitor.value
             log.metrics({"best_step": training.best_step, f"best_{monitor}": training.best_value})
@@ -221,7 +236,7 @@ def run(
         result = evaluate(model, task, dataset.test)
         eval_seconds = time.perf_counter() - t0
         classes = None if dataset.generated else dataset.classes
-        for line in result.examples(settings.eval.show, classes):
+        for line in [] if job.in_sweep else result.examples(settings.eval.show, classes):
             print(line)
         metrics = result.metrics(prefix)
         log.metrics(metrics)
@@ -232,7 +247,7 @@ def run(
         log.figure(fig, "loss_curve.png")
         plots.close(fig)
         if cfg.tracking.log_model:
-            log.keras_model(model)
+            log.keras_model(model, task)
         total = time.perf_counter() - started
         timing = {
             "time_import_s": imported - started,
@@ -246,6 +261,11 @@ def run(
         timing["time_overhead_s"] = spent - sum(timing.values())
         log.metrics(timing)
     shown = "  ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+    if job.number is not None:
+        k, n = job.number
+        print(f"[{k}/{n or '?'}] {job.name}: FINISHED  {shown}  "
+              f"({time.perf_counter() - started:.1f} s, run {log.run_id})", flush=True)  # fmt: skip
+        return Outcome(log.run_id, metrics, prefix)
     print(
         f"run {log.run_id} FINISHED  {shown}\n"
         f"  time: train {training.seconds:.2f}s, compile {training.compile_seconds:.2f}s, "

@@ -12,7 +12,6 @@ import copy
 import re
 
 from hydra import compose, initialize_config_dir
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import HydraException
@@ -21,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from lstmlab.config import CONF_DIR, GROUPS, ConfigError, register_configs, to_settings
 from lstmlab.data import DataError
+from lstmlab.sweeps import expand
 
 register_configs()
 
@@ -73,10 +73,7 @@ def jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
         # Other sweepers (Optuna) choose their jobs as they go, from ranges: check the fixed
         # part here; each job is still checked when it starts.
         return [[o.input_line for o in parsed if not o.is_sweep_override()]]
-    # As BasicSweeper.sweep: the config's sweep params first, the command line after them.
-    arguments = [f"{k}={v}" for k, v in params.items()] + overrides
-    (batch,) = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
-    return batch
+    return expand(overrides, params)
 
 
 def _check_data(settings, checked: set[str]) -> None:

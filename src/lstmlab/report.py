@@ -118,19 +118,15 @@ def load(uri: str, experiment: str, sweep: str | None, preset: str | None) -> Se
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise SystemExit(f"lstmlab-report: no experiment {experiment!r} in {uri}")
+    from lstmlab.tracking import Tracker
+
     if sweep is None:
-        where = "tags.`lstmlab.kind` = 'sweep'"
-        if preset:
-            where += f" and tags.`lstmlab.preset` = '{preset}'"
-        parents = client.search_runs(
-            [exp.experiment_id], where, order_by=["attributes.start_time DESC"], max_results=1
-        )
-        if not parents:
+        latest = Tracker(uri, experiment).latest_sweep(preset)
+        if latest is None:
             raise SystemExit(
                 f"lstmlab-report: no sweep{' of ' + preset if preset else ''} in {uri}"
             )
-        sweep = parents[0].info.run_id
-    from lstmlab.tracking import Tracker
+        sweep = latest.info.run_id
 
     parent = client.get_run(sweep)
     runs = Tracker(uri, experiment).children(sweep)
@@ -254,12 +250,17 @@ def judge_claims(preset: str, groups: list[Group]) -> str:
     return "\n\n".join([*verdicts, METHOD]) if verdicts else ""
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="lstmlab-report", description=__doc__.splitlines()[0])
+def sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which store, experiment and sweep a command reads (lstmlab-report, lstmlab-register)."""
     parser.add_argument("--uri", default=DEFAULT_TRACKING_URI, help="MLflow tracking URI")
     parser.add_argument("--experiment", default="lstmlab")
     parser.add_argument("--sweep", help="parent run id of the sweep (default: the latest)")
     parser.add_argument("--preset", help="with no --sweep: the latest sweep of this preset")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="lstmlab-report", description=__doc__.splitlines()[0])
+    sweep_arguments(parser)
     parser.add_argument("--smooth", type=int, default=1, help="moving-mean window, in steps")
     parser.add_argument("--tail", type=int, default=50, help="last steps averaged as final loss")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports")

@@ -20,6 +20,18 @@ def swept_keys(overrides: Iterable[str], params: Mapping[str, Any] | None) -> se
     return set(params or {}) | {o.key_or_group for o in parsed if o.is_sweep_override()}
 
 
+def expand(overrides: Iterable[str], params: Mapping[str, Any] | None) -> list[list[str]]:
+    """A basic sweep's jobs, as Hydra's BasicSweeper makes them: the sweeper's params (set by
+    presets) first, the command line after them; one override list per job."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    arguments = [f"{k}={v}" for k, v in (params or {}).items()] + list(overrides)
+    parser = OverridesParser.create()
+    (batch,) = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
+    return batch
+
+
 def sweep_key(preset: str | None, overrides: Iterable[str], params: Mapping[str, Any]) -> str:
     """What defines a sweep: its preset, its command line less Hydra's own settings (launcher,
     folders) and where it is logged, and the preset's sweep params. The same key again means
@@ -104,12 +116,32 @@ class SweepCallback(Callback):
               f"sweep: compare its runs at {view}", flush=True)  # fmt: skip
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        parent = self.parent_run_id
         bad = self._end(interrupted=False)
+        if parent is not None and config.tracking.get("report"):
+            self._report(config, parent)
         if bad:
             print(f"sweep: {len(bad)} job(s) did not finish:", file=sys.stderr)
             for line in bad:
                 print(f"  {line}", file=sys.stderr)
             sys.exit(1)
+
+    def _report(self, config: DictConfig, parent: str) -> None:
+        """The sweep's report (lstmlab-report): table, claims' verdicts, figure and CSVs,
+        printed here and logged on the parent run."""
+        from lstmlab import report
+
+        print("", flush=True)
+        try:
+            # A moving mean of 10 steps: per-step losses of batch-1 training are noisy.
+            # Written beside the sweep's own output (multirun/<date>/<time>/report_...).
+            report.main([
+                "--sweep", parent, "--uri", str(config.tracking.uri),
+                "--experiment", str(config.tracking.experiment), "--smooth", "10",
+                "--out", str(config.hydra.sweep.dir),
+            ])  # fmt: skip
+        except SystemExit as exc:  # no finished runs to report on
+            print(exc, file=sys.stderr)
 
     def _end(self, interrupted: bool) -> list[str]:
         if self.parent_run_id is None:

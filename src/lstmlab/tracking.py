@@ -6,9 +6,13 @@ jobs in one process, and each job's run must end with its own status whatever ha
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import platform
 import queue
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -29,6 +33,15 @@ from mlflow.tracking import MlflowClient
 
 if TYPE_CHECKING:
     from lstmlab.data import Dataset
+
+# MLflow 3's UI opens an experiment in its GenAI view (traces, evaluation runs) unless this
+# tag says it is model training ("Machine learning" in the UI).
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+# MLflow 3.17's UI picks its view from a global toggle (kept in the browser) or this URL
+# parameter, whatever the tag says (measured: #/experiments/<id> opens the GenAI overview of a
+# tagged experiment); every link lstmlab prints carries it.
+UI_WORKFLOW = "workflowType=machine_learning"
 
 # MLflow's limits for one log_batch call.
 MAX_METRICS_PER_BATCH = 1000
@@ -51,6 +64,70 @@ def member_tag(parent_run_id: str) -> str:
     """The tag that makes a run one of a sweep's. A run has one parent (``mlflow.parentRunId``)
     but may serve several sweeps: a sweep skips a job that another already ran, and reuses it."""
     return f"lstmlab.in.{parent_run_id}"
+
+
+@functools.cache
+def provenance() -> dict[str, str]:
+    """What made a run: lstmlab's git commit (MLflow's own tag, shown in the UI's Source
+    column) and whether the checkout had uncommitted changes, the versions of lstmlab and the
+    libraries that compute a run, and the host. Once per process."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from lstmlab.config import PROJECT_ROOT
+
+    tags = {"mlflow.source.name": "lstmlab", "mlflow.source.type": "LOCAL",
+            "lstmlab.host": socket.gethostname(),
+            "lstmlab.version.python": platform.python_version()}  # fmt: skip
+    packages = {"lstmlab": "lstmlab", "tensorflow": "tensorflow-cpu", "keras": "keras",
+                "mlflow": "mlflow", "numpy": "numpy"}  # fmt: skip
+    for package, dist in packages.items():
+        try:
+            tags[f"lstmlab.version.{package}"] = version(dist)
+        except PackageNotFoundError:
+            tags[f"lstmlab.version.{package}"] = "not installed"
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True,
+                                  text=True, timeout=10)  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        tags["lstmlab.git.dirty"] = "unknown" if dirty is None else str(bool(dirty)).lower()
+    return tags
+
+
+def model_signature(task: Any) -> Any:
+    """The MLflow signature of a model for a task: float32 sequences (batch, time, features)
+    in (time free when lengths vary), class probabilities out, per sequence or per timestep."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    steps = -1 if task.masked else task.timesteps
+    out = (-1, steps, task.n_outputs) if task.per_timestep else (-1, task.n_outputs)
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, steps, task.features))]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), out)]),
+    )
+
+
+def requirements() -> list[str]:
+    """The pip requirements a logged model records, pinned to what is installed: given
+    explicitly, so MLflow skips inferring them (seconds per run)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for dist in ("tensorflow-cpu", "keras", "numpy", "mlflow"):
+        try:
+            pins.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            continue
+    return pins
 
 
 class StoreUnavailable(RuntimeError):
@@ -81,12 +158,17 @@ def check_store(uri: str, timeout: float = 5.0) -> None:
 
 
 class Writer:
-    """One background thread that performs a run's writes in order, so that training never
-    waits for the store (a sqlite file, or a server that may be slow or briefly gone). A write
-    that fails is raised again by the next :meth:`put` or by :meth:`flush`."""
+    """One background thread that performs a run's writes in order, so that training does not
+    wait for the store (a sqlite file, or a server that may be slow or briefly gone) unless it
+    is more than :attr:`BACKLOG` writes behind. A write that fails is raised again by the next
+    :meth:`put` or by :meth:`flush`."""
+
+    # Writes waiting at most: past it, the caller waits (a store far slower than training would
+    # otherwise pile up memory, and a stop would wait for all of it to drain).
+    BACKLOG = 32
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(self.BACKLOG)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, name="lstmlab-writer", daemon=True)
         self._thread.start()
@@ -301,12 +383,39 @@ class RunLog:
                     raise
                 time.sleep(0.05 * (attempt + 1))
 
-    def keras_model(self, model: Any, artifact_path: str = "model") -> None:
-        # A native .keras file: MLflow's keras flavor adds seconds of environment inference
-        # per run, and `keras.saving.load_model` reads this file directly.
-        path = self._scratch() / "model.keras"
-        model.save(path)
-        self._do(self.client.log_artifact, self.run_id, str(path), artifact_path)
+    def expect_model(self) -> None:
+        """Import MLflow's model machinery now, in a thread of its own, while the run trains
+        (the XLA loop leaves the interpreter free): ~1.3 s the first time in a process, which
+        :meth:`keras_model` would otherwise pay at the end of the run. (Python's import lock
+        makes keras_model wait for it if it is not done.)"""
+
+        def warm() -> None:
+            import mlflow.keras  # noqa: F401
+            import mlflow.models  # noqa: F401
+
+            import lstmlab.serving  # noqa: F401
+
+        threading.Thread(target=warm, name="lstmlab-imports", daemon=True).start()
+
+    def keras_model(self, model: Any, task: Any, name: str = "model") -> None:
+        """The model as an MLflow Model of the run (MLflow 3's logged model): Keras flavor,
+        a signature, pinned requirements, and a pyfunc loader that knows lstmlab's layers
+        (lstmlab.serving). Registrable, loadable with mlflow.pyfunc, servable."""
+        signature, pins = model_signature(task), requirements()
+
+        def log() -> None:
+            import mlflow
+            from mlflow.models import Model
+
+            from lstmlab import serving
+
+            # Model.log writes through MLflow's default client, to the global tracking URI.
+            mlflow.set_tracking_uri(self.client.tracking_uri)
+            Model.log(artifact_path=None, name=name, flavor=serving, flavor_name="keras",
+                      run_id=self.run_id, model=model, signature=signature,
+                      pip_requirements=pins)  # fmt: skip
+
+        self._do(log)
 
 
 class Opening:
@@ -346,7 +455,7 @@ class Tracker:
         found = self.client.get_experiment_by_name(name)
         if found is None:
             try:
-                return self.client.create_experiment(name)
+                return self.client.create_experiment(name, tags={EXPERIMENT_KIND: MODEL_TRAINING})
             except MlflowException:
                 # Another job created it between our lookup and create.
                 found = self.client.get_experiment_by_name(name)
@@ -354,6 +463,10 @@ class Tracker:
                     raise
         if found.lifecycle_stage == "deleted":
             self.client.restore_experiment(found.experiment_id)
+        if found.tags.get(EXPERIMENT_KIND) is None:
+            # An experiment lstmlab did not create: say it is model training the first time
+            # lstmlab uses it (a kind set by someone else is left alone).
+            self.client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
         return found.experiment_id
 
     def create_run(
@@ -363,7 +476,7 @@ class Tracker:
         parent_run_id: str | None = None,
         background: bool = False,
     ) -> RunLog:
-        tags = dict(tags or {})
+        tags = {**provenance(), **(tags or {})}
         if parent_run_id:
             # The tag MLflow's UI and search use to nest a run under its parent.
             tags["mlflow.parentRunId"] = parent_run_id
@@ -374,17 +487,25 @@ class Tracker:
 
     @contextmanager
     def run(
-        self, name: str, tags: Mapping[str, str] | None = None, parent_run_id: str | None = None
+        self,
+        name: str,
+        tags: Mapping[str, str] | None = None,
+        parent_run_id: str | None = None,
+        system_metrics: bool = False,
     ) -> Iterator[RunLog]:
         """A new run that ends FINISHED when the block completes, KILLED on an interrupt and
         FAILED (with the traceback as ``error.txt`` and the reason as tag ``lstmlab.error``)
         on any other exception: never left RUNNING. Its writes go through a background writer
         while the block runs; the run ends once they are all done."""
         log = self.create_run(name, tags, parent_run_id, background=True)
+        monitor = self._system_metrics(log.run_id) if system_metrics else None
         try:
             yield log
+            # What per-step logging cost the training loop (queueing batches, and the wait
+            # for the last ones at :meth:`RunLog.flush`), before the final writes.
+            waited = log.blocked_seconds
             log.close()
-            self.client.log_metric(log.run_id, "time_logging_s", log.blocked_seconds)
+            self.client.log_metric(log.run_id, "time_logging_s", waited)
         except KeyboardInterrupt:
             self._end(log, RunStatus.KILLED, str(sys.exc_info()[1]) or "interrupted")
             raise
@@ -397,6 +518,18 @@ class Tracker:
             raise
         else:
             self.client.set_terminated(log.run_id, RunStatus.to_string(RunStatus.FINISHED))
+        finally:
+            if monitor is not None:
+                monitor.finish()
+
+    def _system_metrics(self, run_id: str) -> Any:
+        """MLflow's system-metrics monitor (psutil): CPU, memory, disk, network, and GPU where
+        there is one, sampled every second into the run's System metrics tab."""
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(run_id, sampling_interval=1.0, tracking_uri=self.uri)
+        monitor.start()
+        return monitor
 
     def _end(self, log: RunLog, status: int, reason: str) -> None:
         try:
@@ -424,6 +557,14 @@ class Tracker:
         found = self._search(
             f"tags.`lstmlab.config_hash` = '{config_hash}' and attributes.status = 'FINISHED'", 1
         )
+        return found[0] if found else None
+
+    def latest_sweep(self, preset: str | None = None) -> Run | None:
+        """The parent run of the latest sweep (of a preset)."""
+        where = "tags.`lstmlab.kind` = 'sweep'"
+        if preset:
+            where += f" and tags.`lstmlab.preset` = '{preset}'"
+        found = self._search(where, 1)
         return found[0] if found else None
 
     def find_sweep(self, sweep_key: str) -> Run | None:
@@ -498,10 +639,14 @@ class Tracker:
         self.client.set_experiment_tag(
             self.experiment_id, f"mlflow.sharedViewState.{parent_run_id}", json.dumps(state)
         )
-        return f"{self.ui_url()}/runs?viewStateShareKey={parent_run_id}"
+        return f"{self._ui_base()}/runs?viewStateShareKey={parent_run_id}&{UI_WORKFLOW}"
+
+    def _ui_base(self) -> str:
+        base = self.uri.rstrip("/") if self.uri.startswith("http") else "http://127.0.0.1:5000"
+        return f"{base}/#/experiments/{self.experiment_id}"
 
     def ui_url(self, run_id: str | None = None) -> str:
-        """Where the run shows in `make ui` (or on the server itself for an http store)."""
-        base = self.uri.rstrip("/") if self.uri.startswith("http") else "http://127.0.0.1:5000"
-        path = f"#/experiments/{self.experiment_id}"
-        return f"{base}/{path}/runs/{run_id}" if run_id else f"{base}/{path}"
+        """Where the run shows in `make ui` (or on the server itself for an http store), in
+        the UI's model-training view."""
+        path = f"{self._ui_base()}/runs/{run_id}" if run_id else f"{self._ui_base()}/runs"
+        return f"{path}?{UI_WORKFLOW}"
