@@ -291,6 +291,7 @@ def mlflow_server(folder: Path) -> Iterator[str]:
 class Costs:
     import_s: float
     default_run_s: float
+    no_model_run_s: float
     claim_sweep_s: float
     long_runs: dict[str, tuple[float, float, int]]  # store -> (train s, logging s, steps)
     cache_warm: bool
@@ -309,6 +310,7 @@ def costs(workdir: Path, steps: int) -> Costs:
           file=sys.stderr, flush=True)  # fmt: skip
     _run(default)
     default_s = median_wall(default)
+    no_model_s = median_wall([*default, "tracking.log_model=false"])
     print("... claim_merge_modes, 40 jobs on 2 workers", file=sys.stderr, flush=True)
     _, claim_s, _ = _run([str(BIN / "lstmlab"), "experiment=claim_merge_modes",
                           "hydra/launcher=joblib", f"tracking.uri={store}",
@@ -323,7 +325,7 @@ def costs(workdir: Path, steps: int) -> Costs:
             (run,) = client.search_runs([client.get_experiment_by_name("long").experiment_id])
             m = run.data.metrics
             long_runs[name] = (m["time_train_s"], m["time_logging_s"], steps)
-    return Costs(baseline, default_s, claim_s, long_runs, warm)
+    return Costs(baseline, default_s, no_model_s, claim_s, long_runs, warm)
 
 
 def cost_report(c: Costs) -> tuple[str, list[str]]:
@@ -332,6 +334,7 @@ def cost_report(c: Costs) -> tuple[str, list[str]]:
         "| --- | ---: |",
         f"| `python -c \"import tensorflow, keras\"` (median of 3) | {c.import_s:.2f} |",
         f"| default `lstmlab` run, whole process (median of 3) | {c.default_run_s:.2f} |",
+        f"| the same with tracking.log_model=false (median of 3) | {c.no_model_run_s:.2f} |",
         f"| claim_merge_modes (40 jobs, hydra/launcher=joblib) | {c.claim_sweep_s:.1f} |",
     ]  # fmt: skip
     for name, (train, logging, steps) in c.long_runs.items():

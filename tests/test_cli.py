@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras
+import mlflow
 import numpy as np
 import pytest
 from conftest import run_cli, runs_of
@@ -39,10 +39,18 @@ def test_online_run_is_logged_and_read_back(compose_cfg, store, capsys):
         assert r.data.metrics[key] == pytest.approx(outcome.metrics[key])
     assert 0.0 <= r.data.metrics["eval_seq_acc"] <= r.data.metrics["eval_acc"] <= 1.0
     paths = {a.path for a in client.list_artifacts(outcome.run_id)}
-    assert {"config.yaml", "loss_curve.png", "model"} <= paths
-    model_file = client.download_artifacts(outcome.run_id, "model/model.keras")
-    model = keras.saving.load_model(model_file)
-    assert model.predict(np.zeros((1, 10, 1), np.float32), verbose=0).shape == (1, 10, 1)
+    assert {"config.yaml", "loss_curve.png"} <= paths
+    # The model is the run's MLflow logged model (Keras flavor, signature), loadable by URI.
+    (output,) = r.outputs.model_outputs
+    logged = client.get_logged_model(output.model_id)
+    assert logged.source_run_id == outcome.run_id and logged.name == "model"
+    mlflow.set_tracking_uri(store)
+    model = mlflow.keras.load_model(f"models:/{output.model_id}")
+    x = np.random.default_rng(0).random((3, 10, 1), dtype=np.float32)
+    assert model.predict(x, verbose=0).shape == (3, 10, 1)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{output.model_id}")
+    np.testing.assert_allclose(pyfunc.predict(x), model.predict(x, verbose=0), atol=1e-6)
+    assert pyfunc.metadata.get_input_schema().inputs[0].shape == (-1, 10, 1)
     png = Path(client.download_artifacts(outcome.run_id, "loss_curve.png")).read_bytes()
     assert png.startswith(b"\x89PNG")
     out = capsys.readouterr().out
@@ -135,6 +143,15 @@ def test_merge_mode_sweep_through_the_cli(tmp_path, store):
             "hydra/overrides.yaml",
         }
     assert len(list((tmp_path / "multirun").iterdir())) >= 4  # sweeps write under multirun/
+    # A compare_* preset ends with its report: printed, written beside the sweep, logged on
+    # the parent run; and each job said it finished in one line.
+    assert "configuration" in proc.stdout and "merge_mode=mul" in proc.stdout
+    assert sum(line.startswith("[") and "/4] merge_mode=" in line
+               for line in proc.stdout.splitlines()) == 4  # fmt: skip
+    (parent,) = [r for r in runs_of(store, "sweep") if r.data.tags.get("lstmlab.kind") == "sweep"]
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/summary.csv", "report/loss_curves.png"} <= logged
+    assert list((tmp_path / "multirun").glob("sweep_compare_merge_modes_*/summary.csv"))
 
 
 @pytest.mark.slow

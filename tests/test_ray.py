@@ -105,6 +105,7 @@ for r in runs:
     out.append({"name": info["run_name"], "status": info["status"], "tags": tags,
                 "metrics": {m["key"]: m["value"] for m in r["data"].get("metrics", [])},
                 "steps": len(history), "files": files, "png": png.hex(),
+                "models": [m["model_id"] for m in r.get("outputs", {}).get("model_outputs", [])],
                 "artifact_uri": info["artifact_uri"]})
 print(json.dumps(out))
 """
@@ -134,7 +135,8 @@ def test_sweep_on_a_ray_cluster_logs_to_a_shared_server(tmp_path, netns, ray_hea
         assert r["status"] == "FINISHED"
         assert r["steps"] == 20
         assert {"eval_loss", "eval_acc", "eval_seq_acc"} <= set(r["metrics"])
-        assert {"config.yaml", "loss_curve.png", "model"} <= set(r["files"])
+        assert {"config.yaml", "loss_curve.png"} <= set(r["files"])
+        assert len(r["models"]) == 1  # the run's MLflow logged model
         # Artifacts went through the server: the Ray workers share no disk with it.
         assert r["artifact_uri"].startswith("mlflow-artifacts:/")
         assert bytes.fromhex(r["png"]) == b"\x89PNG\r\n\x1a\n"

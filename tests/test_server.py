@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -71,7 +72,7 @@ def test_sweep_logged_to_a_server_read_back_over_rest_and_seen_in_the_ui(tmp_pat
                        run_id=info["run_id"], metric_key="train_loss")["metrics"]  # fmt: skip
         assert sorted(int(m.get("step", 0)) for m in history) == list(range(12))
         listed = _get(url, "/api/2.0/mlflow/artifacts/list", run_id=info["run_id"])
-        assert {"config.yaml", "loss_curve.png", "model"} <= {f["path"] for f in listed["files"]}
+        assert {"config.yaml", "loss_curve.png"} <= {f["path"] for f in listed["files"]}
         # Artifacts went through the server (--serve-artifacts), not to a shared disk.
         assert info["artifact_uri"].startswith("mlflow-artifacts:/")
         served = info["artifact_uri"].removeprefix("mlflow-artifacts:")
@@ -83,7 +84,8 @@ def test_sweep_logged_to_a_server_read_back_over_rest_and_seen_in_the_ui(tmp_pat
     # The UI, rendered by a real browser, on the sweep's shared view that lstmlab printed.
     # Without the virtual-time budget the React page is still a grey placeholder when the
     # DOM is dumped.
-    page = f"{url}/#/experiments/{exp_id}/runs?viewStateShareKey={parent_id}"
+    page = (f"{url}/#/experiments/{exp_id}/runs?viewStateShareKey={parent_id}"
+            "&workflowType=machine_learning")  # fmt: skip
     assert page in proc.stdout
     dom = _chromium("--dump-dom", page, user_data=tmp_path / "chromium")
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -97,3 +99,24 @@ def test_sweep_logged_to_a_server_read_back_over_rest_and_seen_in_the_ui(tmp_pat
                       user_data=tmp_path / "chromium2")  # fmt: skip
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert shot.read_bytes().startswith(b"\x89PNG")
+
+    # The experiment is tagged as model training, and the links lstmlab prints open the UI's
+    # model-training view: its tabs (Runs, Models, Model registry), not GenAI's.
+    kind = {"key": "mlflow.experimentKind", "value": "custom_model_development"}
+    assert kind in experiment["experiment"]["tags"]
+    for sidebar in ("Models", "Model registry"):
+        assert f">{sidebar}<" in dom.stdout, sidebar
+    assert "Evaluation runs" not in dom.stdout and "Observability" not in dom.stdout
+
+    # The sweep's best model, registered, as the registry page shows it.
+    registered = subprocess.run(
+        [str(Path(sys.executable).parent / "lstmlab-register"), "--name", "served-bilstm",
+         "--uri", url, "--experiment", "served"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert registered.returncode == 0, registered.stderr[-2000:]
+    models = _chromium("--dump-dom", f"{url}/#/models/served-bilstm", user_data=tmp_path / "c4")
+    assert "served-bilstm" in models.stdout and "champion" in models.stdout
+    shot = ARTIFACTS / "mlflow_ui_registered_model.png"
+    _chromium(f"--screenshot={shot}", "--window-size=1400,800",
+              f"{url}/#/models/served-bilstm", user_data=tmp_path / "c5")  # fmt: skip

@@ -67,8 +67,10 @@ def test_an_interrupt_ends_the_run_killed(store):
 
 def test_ui_url_points_at_the_run(store):
     tracker = Tracker(store, "exp")
+    # In the UI's model-training view (MLflow 3.17 opens GenAI's otherwise).
     assert tracker.ui_url("abc") == (
         f"http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs/abc"
+        "?workflowType=machine_learning"
     )
 
 
