@@ -18,7 +18,7 @@ REPORT_ARGS ?= --smooth 10
 .PHONY: install run test test-fast lint ui clean clean-store bench report system-deps \
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
         compare-merge-modes echo claim-directions claim-merge-modes echo-solved inspect \
-        uea-japanese-vowels uea-basic-motions compare-cells
+        uea-japanese-vowels uea-basic-motions compare-cells serve
 
 install: $(STAMP)
 
@@ -105,6 +105,15 @@ compare-cells: install
 
 inspect: install
 	$(BIN)/lstmlab-inspect $(ARGS)
+
+# Serve a registered model from the default store: make serve MODEL=models:/NAME@champion
+# (lstmlab-register makes one). The venv's bin goes first on PATH: MLflow starts uvicorn from it.
+MODEL ?=
+SERVE_PORT ?= 5001
+serve: install
+	@test -n "$(MODEL)" || { echo "make serve MODEL=models:/<name>@champion"; exit 2; }
+	PATH=$(CURDIR)/$(BIN):$$PATH MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/mlflow.db \
+	  $(BIN)/mlflow models serve -m $(MODEL) --env-manager local -h 127.0.0.1 -p $(SERVE_PORT)
 
 # The report of the latest sweep (REPORT_ARGS="--sweep <parent run id>" for another).
 report: install
