@@ -26,7 +26,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,ray,uea]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,ray,uea,auth]"
 	@# Their pins (optuna<3, cloudpickle<3) contradict the rest; see pyproject.toml.
 	$(BIN)/python -m pip install --quiet --no-deps hydra-optuna-sweeper==1.3.0 hydra-ray-launcher==1.2.2
 	touch $@

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -25,6 +26,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = PROJECT_ROOT / "conf"
 # The default store (conf/tracking/local.yaml), for the commands that read it back.
 DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"
+MB = 2**20
 
 
 # Config groups: a sweep over a group (model=lstm,bilstm) varies the choice, which runs log as
@@ -239,6 +241,9 @@ class ScheduleConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     # Stop after this many optimizer steps whatever the epochs say (debug=fast); null: no cap.
     max_steps: int | None = None
+    # Memory budget of one chunk's arrays (inputs and targets): a chunk has fewer than `chunk`
+    # steps when its batches would take more. Training holds up to ~3 such buffers at once.
+    max_chunk_mb: float = 256.0
 
 
 @dataclass
@@ -429,6 +434,23 @@ def _validate_model(model: ModelConfig | CustomModelConfig) -> None:
         )  # fmt: skip
 
 
+def _validate_uri(uri: str) -> None:
+    """Refuse credentials in tracking.uri, without repeating them: the URI is logged as a param
+    and written to Hydra's config.yaml and overrides.yaml."""
+    parts = urlsplit(uri)
+    web = parts.scheme in ("http", "https")
+    if "@" not in parts.netloc or not (parts.password or (web and parts.username)):
+        return
+    shown = urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    where = ("MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+             if web else "the database's own means (PGPASSWORD, ~/.pgpass, ...)")  # fmt: skip
+    raise ConfigError(
+        "tracking.uri", shown,
+        f"credentials in the URI would be logged and written to disk; drop them from the URI "
+        f"and set {where}",
+    )  # fmt: skip
+
+
 def validate(cfg: Config) -> None:
     """Raise ConfigError for the first value that is in range for its type but cannot work."""
     data = cfg.dataset
@@ -451,6 +473,9 @@ def validate(cfg: Config) -> None:
     _positive("schedule.batch_size", sched.batch_size)
     if sched.max_steps is not None:
         _positive("schedule.max_steps", sched.max_steps)
+    if not sched.max_chunk_mb > 0:
+        raise ConfigError("schedule.max_chunk_mb", f"{sched.max_chunk_mb:g}",
+                          "must be more than 0 (megabytes)")  # fmt: skip
     stop = sched.early_stopping
     if stop.patience < 0:
         raise ConfigError("schedule.early_stopping.patience", stop.patience,
@@ -480,6 +505,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError("seed", cfg.seed, "must be 0 or more")
     if cfg.tracking.log_every is not None:
         _positive("tracking.log_every", cfg.tracking.log_every)
+    _validate_uri(cfg.tracking.uri)
     if cfg.threads < 0:
         raise ConfigError("threads", cfg.threads, "must be 0 (automatic) or more")
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from lstmlab.config import BulkConfig, Config, ConfigError, fingerprint
+from lstmlab.config import MB, BulkConfig, Config, ConfigError, fingerprint
 from lstmlab.data import DataError, Dataset, load, rngs
 
 if TYPE_CHECKING:
@@ -73,6 +73,14 @@ def load_data(settings: Config) -> Dataset:
             "model.head", model.head,
             f"only applies to one label per sequence; {dataset.task.name} has one per "
             "timestep: set model.head=null",
+        )  # fmt: skip
+    batch = sched.batch_size * dataset.task.sequence_bytes
+    if batch > sched.max_chunk_mb * MB:
+        raise ConfigError(
+            "schedule.batch_size", sched.batch_size,
+            f"one batch of {dataset.task.name} takes {batch / MB:.1f} MB, more than "
+            f"schedule.max_chunk_mb={sched.max_chunk_mb:g}; lower schedule.batch_size or raise "
+            "schedule.max_chunk_mb",
         )  # fmt: skip
     fixed = dataset.train is not None and isinstance(sched, BulkConfig)
     if fixed and sched.batch_size > len(dataset.train):

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lstmlab.config import BulkConfig, EarlyStoppingConfig, Monitor, OnlineConfig
+from lstmlab.config import MB, BulkConfig, EarlyStoppingConfig, Monitor, OnlineConfig
 from lstmlab.data import Dataset, Sequences, Task
 from lstmlab.models import accuracy, loss_for
 
@@ -61,19 +61,31 @@ def _batches(task: Task, seqs: Sequences, idx: np.ndarray) -> Chunk:
     return seqs.x[idx], task.targets(seqs.y[idx])
 
 
+def chunk_steps(cfg: OnlineConfig | BulkConfig, task: Task) -> int:
+    """Steps per chunk: cfg.chunk, or as many as fit in cfg.max_chunk_mb (at least one; a
+    batch larger than the budget is refused before training, by experiment.load_data)."""
+    fits = int(cfg.max_chunk_mb * MB // (cfg.batch_size * task.sequence_bytes))
+    return max(1, min(cfg.chunk, fits))
+
+
 def online_chunks(data: Dataset, cfg: OnlineConfig, rng: np.random.Generator) -> Iterator[Chunk]:
-    """cfg.epochs batches of cfg.batch_size sequences, cfg.chunk steps at a time: fresh from a
-    generator, or drawn at random from the training split of fixed data."""
+    """cfg.epochs batches of cfg.batch_size sequences, chunk_steps() at a time, made when they
+    are needed: fresh from a generator, or drawn at random from the training split."""
     size = cfg.batch_size
-    for start in range(0, cfg.epochs, cfg.chunk):
-        steps = min(cfg.chunk, cfg.epochs - start)
+    chunk = chunk_steps(cfg, data.task)
+    for start in range(0, cfg.epochs, chunk):
+        steps = min(chunk, cfg.epochs - start)
         if data.sampler is not None:
+            # Fresh sequences are already in order: reshaped, not copied.
             seqs = data.sampler(rng, steps * size)
-            idx = np.arange(steps * size).reshape(steps, size)
+            targets = data.task.targets(seqs.y)
+            yield (seqs.x.reshape(steps, size, *seqs.x.shape[1:]),
+                   targets.reshape(steps, size, *targets.shape[1:]))  # fmt: skip
+            del seqs, targets
         else:
             seqs = data.train
             idx = rng.integers(0, len(seqs), size=(steps, size))
-        yield _batches(data.task, seqs, idx)
+            yield _batches(data.task, seqs, idx)
 
 
 def bulk_chunks(data: Dataset, cfg: BulkConfig, rng: np.random.Generator) -> Iterator[Chunk]:
@@ -84,10 +96,11 @@ def bulk_chunks(data: Dataset, cfg: BulkConfig, rng: np.random.Generator) -> Ite
     samples = len(seqs)
     size = cfg.batch_size
     full = samples // size
+    chunk = chunk_steps(cfg, data.task)
     for _ in range(cfg.epochs):
         order = rng.permutation(samples)
-        for start in range(0, full, cfg.chunk):
-            steps = min(cfg.chunk, full - start)
+        for start in range(0, full, chunk):
+            steps = min(chunk, full - start)
             idx = order[start * size : (start + steps) * size]
             yield _batches(data.task, seqs, idx.reshape(steps, size))
         if full * size < samples:

@@ -82,8 +82,13 @@ class SweepCallback(Callback):
         key = sweep_key(preset, overrides, params)
         previous = None if config.tracking.rerun else self.tracker.find_sweep(key)
         if previous is not None:
-            # The same sweep again: continue under its parent; jobs that already FINISHED
-            # are skipped (cli.main), the others run and join the same parent.
+            # The same sweep again: its runs left RUNNING by a process that died (SIGKILL,
+            # OOM) are ended KILLED first; then it continues under its parent: jobs that
+            # already FINISHED are skipped (cli.main), the others run and join the same parent.
+            runs = [previous, *self.tracker.children(previous.info.run_id)]
+            for line in self.tracker.bury_dead(runs):
+                print(f"sweep: {line}", flush=True)
+            previous = self.tracker.client.get_run(previous.info.run_id)
             log = self.tracker.reopen(previous.info.run_id)
             print(f"sweep: resuming sweep {log.run_id} ({previous.info.status})", flush=True)
         else:

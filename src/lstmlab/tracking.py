@@ -31,6 +31,8 @@ from mlflow.entities import Metric, Param, Run, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from lstmlab import liveness
+
 if TYPE_CHECKING:
     from lstmlab.data import Dataset
 
@@ -138,11 +140,19 @@ def check_store(uri: str, timeout: float = 5.0) -> None:
     """Fail fast, before any work, on a store that cannot be used: MLflow's client would retry
     an unreachable server for minutes, and sqlite fails only at the first write."""
     if uri.startswith(("http://", "https://")):
+        base = uri.rstrip("/")
         try:
-            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            with urllib.request.urlopen(f"{base}/health", timeout=timeout):
+                pass
+            # An API call, with the credentials MLflow's client will send: a server behind
+            # authentication answers /health to anyone.
+            probe = urllib.request.Request(
+                f"{base}/api/2.0/mlflow/experiments/search?max_results=1", headers=_auth_headers()
+            )
+            with urllib.request.urlopen(probe, timeout=timeout):
                 return
         except urllib.error.HTTPError as exc:
-            raise StoreUnavailable(f"tracking.uri={uri}: the server answered {exc.code}") from None
+            raise StoreUnavailable(f"tracking.uri={uri}: {_refusal(exc.code)}") from None
         except OSError as exc:
             reason = getattr(exc, "reason", exc)
             raise StoreUnavailable(
@@ -157,6 +167,35 @@ def check_store(uri: str, timeout: float = 5.0) -> None:
             raise StoreUnavailable(f"tracking.uri={uri}: {db} is not writable")
 
 
+_CREDENTIALS = "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+
+
+def _auth_headers() -> dict[str, str]:
+    """The Authorization header MLflow's client sends, from the same environment variables."""
+    import base64
+
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if user and password:
+        pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {pair}"}
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    return {}
+
+
+def _refusal(code: int) -> str:
+    """What an HTTP error of the probe means, in words (never the credentials themselves)."""
+    if code == 401 and _auth_headers():
+        return f"the server refused the credentials (401) in {_CREDENTIALS}"
+    if code == 401:
+        return f"the server asks for credentials (401): set {_CREDENTIALS}"
+    if code == 403:
+        return "the credentials given may not read experiments (403)"
+    return f"the server answered {code}"
+
+
 class Writer:
     """One background thread that performs a run's writes in order, so that training does not
     wait for the store (a sqlite file, or a server that may be slow or briefly gone) unless it
@@ -165,7 +204,7 @@ class Writer:
 
     # Writes waiting at most: past it, the caller waits (a store far slower than training would
     # otherwise pile up memory, and a stop would wait for all of it to drain).
-    BACKLOG = 32
+    BACKLOG = 8
 
     def __init__(self) -> None:
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(self.BACKLOG)
@@ -482,7 +521,9 @@ class Tracker:
             tags["mlflow.parentRunId"] = parent_run_id
             tags["lstmlab.sweep"] = parent_run_id
             tags[member_tag(parent_run_id)] = "1"
+        tags.update(liveness.this_process())
         run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        liveness.Heartbeat.add(self.client, run.info.run_id)
         return RunLog(self.client, run.info.run_id, background=background)
 
     @contextmanager
@@ -519,6 +560,7 @@ class Tracker:
         else:
             self.client.set_terminated(log.run_id, RunStatus.to_string(RunStatus.FINISHED))
         finally:
+            liveness.Heartbeat.remove(log.run_id)
             if monitor is not None:
                 monitor.finish()
 
@@ -573,8 +615,19 @@ class Tracker:
         return found[0] if found else None
 
     def reopen(self, run_id: str) -> RunLog:
+        """A run of an earlier process RUNNING again, as this process's."""
         self.client.update_run(run_id, status="RUNNING")
-        return RunLog(self.client, run_id)
+        log = RunLog(self.client, run_id)
+        log.tags(liveness.this_process())
+        liveness.Heartbeat.add(self.client, run_id)
+        return log
+
+    def bury_dead(self, runs: list[Run]) -> list[str]:
+        """End the RUNNING runs among `runs` whose process is gone KILLED (lstmlab-doctor's
+        rule); one line per run ended."""
+        found = liveness.dead(runs)
+        liveness.bury(self.client, found)
+        return [liveness.describe(v) for v in found]
 
     def end_parent(self, parent_run_id: str, interrupted: bool = False) -> tuple[int, list[str]]:
         """End a sweep's parent run: FINISHED if every configuration among its children has a
@@ -606,6 +659,7 @@ class Tracker:
         else:
             status = RunStatus.FAILED if bad else RunStatus.FINISHED
         self.client.set_terminated(parent_run_id, RunStatus.to_string(status))
+        liveness.Heartbeat.remove(parent_run_id)
         return len(by_config), bad
 
     def share_sweep_view(self, parent_run_id: str, swept: list[str], held_out: str = "eval") -> str:

@@ -42,6 +42,12 @@ class Task:
         return 1 if self.binary else self.classes
 
     @property
+    def sequence_bytes(self) -> int:
+        """What one sequence takes in a training chunk: float32 inputs and the loss's targets
+        (one float32 or int32 per label)."""
+        return 4 * self.timesteps * self.features + 4 * (self.timesteps if self.per_timestep else 1)
+
+    @property
     def input_shape(self) -> tuple[int | None, int]:
         return (None if self.masked else self.timesteps, self.features)
 
