@@ -86,10 +86,11 @@ def run_cli(
     script: str | None = None,
     timeout: int = 300,
     cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """The lstmlab CLI in a subprocess, its Hydra output under tmp_path. script: Python run as
     `python -c script args...` instead (it calls lstmlab.cli.main itself, e.g. after patching).
-    cwd: where it runs (the repository root by default)."""
+    cwd: where it runs (the repository root by default). env: its environment (this one's)."""
     if script is not None:
         cmd = [sys.executable, "-c", script]
     elif module:
@@ -99,7 +100,8 @@ def run_cli(
     hydra_dirs = [f"hydra.run.dir={tmp_path}/out", f"hydra.sweep.dir={tmp_path}/multirun"]
     return subprocess.run(
         [*cmd, *args, *hydra_dirs], capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, cwd=cwd or PROJECT_ROOT,
+        env={**(os.environ if env is None else env), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        cwd=cwd or PROJECT_ROOT,
     )  # fmt: skip
 
 
@@ -138,9 +140,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_mlflow(tmp_path: Path, prefix: Sequence[str] = ()) -> Iterator[str]:
+def serve_mlflow(
+    tmp_path: Path,
+    prefix: Sequence[str] = (),
+    app_name: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
     """A real `mlflow server` on 127.0.0.1 with a sqlite backend and proxied artifacts in
     tmp_path; yields its URL. prefix: run it through another command (ip netns exec NS).
+    app_name: MLflow's --app-name (basic-auth); env: added to its environment.
     Stopped by its own PID (and process group) afterwards, and its children are checked gone."""
     import time
 
@@ -151,10 +159,10 @@ def serve_mlflow(tmp_path: Path, prefix: Sequence[str] = ()) -> Iterator[str]:
         *prefix, str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
         "--serve-artifacts", "--artifacts-destination", str(tmp_path / "artifacts"),
-        "--workers", "1",
+        "--workers", "1", *(["--app-name", app_name] if app_name else []),
     ]  # fmt: skip
     # The defaults start ~15 processes and ~3 GB; with these, 2 processes.
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                             cwd=tmp_path, start_new_session=True)  # fmt: skip
