@@ -18,7 +18,7 @@ REPORT_ARGS ?= --smooth 10
 .PHONY: install run test test-fast lint ui clean clean-store bench report system-deps \
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
         compare-merge-modes echo claim-directions claim-merge-modes echo-solved inspect \
-        uea-japanese-vowels uea-basic-motions compare-cells serve
+        uea-japanese-vowels uea-basic-motions compare-cells serve doctor
 
 install: $(STAMP)
 
@@ -105,6 +105,11 @@ compare-cells: install
 
 inspect: install
 	$(BIN)/lstmlab-inspect $(ARGS)
+
+# End the runs a dead process (SIGKILL, OOM kill, lost node) left RUNNING in the default store:
+# make doctor ARGS="--dry-run" (or --uri http://host:5000 --stale-after 30).
+doctor: install
+	$(BIN)/lstmlab-doctor $(ARGS)
 
 # Serve a registered model from the default store: make serve MODEL=models:/NAME@champion
 # (lstmlab-register makes one). The venv's bin goes first on PATH: MLflow starts uvicorn from it.

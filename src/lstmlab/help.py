@@ -27,6 +27,7 @@ SCRIPTS = """\
   lstmlab-report     compare a sweep's configurations: curves with 95% CIs, table, verdicts
   lstmlab-register   register a sweep's best model in MLflow's registry (alias champion)
   lstmlab-rerun      run a logged run again from its stored config, and compare
+  lstmlab-doctor     end the runs a dead process left RUNNING (KILLED, with the reason)
   lstmlab-inspect    what a Bidirectional LSTM returns (outputs, states)"""
 
 
