@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstmlab.config import ConfigError, to_settings
+from lstmlab.config import MB, ConfigError, to_settings
 from lstmlab.experiment import load_data
-from lstmlab.schedules import MB, chunk_steps, online_chunks
+from lstmlab.schedules import chunk_steps, online_chunks
 
 BIN = Path(sys.executable).parent
 # 512 one-hot sequences of 50 x 100 floats: 10 MB a step, 10 GB for the 1000 steps of a chunk.
@@ -27,8 +27,8 @@ def test_a_chunk_holds_as_many_steps_as_the_budget_allows(compose_cfg):
     per_step = 512 * (50 * 100 * 4 + 4)  # inputs and the class index of 512 sequences
     assert data.task.sequence_bytes * 512 == per_step
     assert chunk_steps(settings.schedule, data.task) == 64 * MB // per_step == 6
-    xs, ys = next(online_chunks(data, settings.schedule, np.random.default_rng(0)))
-    assert xs.shape == (6, 512, 50, 100) and ys.shape == (6, 512)
+    xs, ys, position = next(online_chunks(data, settings.schedule, np.random.default_rng(0)))
+    assert xs.shape == (6, 512, 50, 100) and ys.shape == (6, 512) and position == {"next": 6}
     assert xs.nbytes + ys.nbytes <= 64 * MB
     # Under the budget, schedule.chunk is what it was.
     small = to_settings(compose_cfg("experiment=echo_solved"))

@@ -109,8 +109,12 @@ def test_bulk_chunks_visit_every_sample_once_per_epoch():
     cfg = BulkConfig(epochs=2, batch_size=5, chunk=2)
     chunks = list(bulk_chunks(data, cfg, np.random.default_rng(0)))
     # Per epoch: chunks of 2 and 2 full batches, then the remainder batch of 3 on its own.
-    assert [xs.shape[:2] for xs, _ in chunks] == [(2, 5), (2, 5), (1, 3)] * 2
-    first_epoch = np.concatenate([xs.reshape(-1, 3, 1) for xs, _ in chunks[:3]])
+    assert [xs.shape[:2] for xs, _, _ in chunks] == [(2, 5), (2, 5), (1, 3)] * 2
+    # Where the stream continues after each chunk (an epoch under way carries its order).
+    assert [(p["epoch"], p["start"], "order" in p) for _, _, p in chunks] == [
+        (0, 2, True), (0, 4, True), (1, 0, False), (1, 2, True), (1, 4, True), (2, 0, False),
+    ]  # fmt: skip
+    first_epoch = np.concatenate([xs.reshape(-1, 3, 1) for xs, _, _ in chunks[:3]])
     assert sorted(map(tuple, first_epoch[:, :, 0])) == sorted(map(tuple, x_all[:, :, 0]))
 
 

@@ -244,6 +244,9 @@ class ScheduleConfig:
     # Memory budget of one chunk's arrays (inputs and targets): a chunk has fewer than `chunk`
     # steps when its batches would take more. Training holds up to ~3 such buffers at once.
     max_chunk_mb: float = 256.0
+    # Save the training state every this many steps (at the next chunk end), and when a signal
+    # stops the run; the same command continues a KILLED (or dead) run from it. 0: off.
+    checkpoint_every: int = 0
 
 
 @dataclass
@@ -476,6 +479,9 @@ def validate(cfg: Config) -> None:
     if not sched.max_chunk_mb > 0:
         raise ConfigError("schedule.max_chunk_mb", f"{sched.max_chunk_mb:g}",
                           "must be more than 0 (megabytes)")  # fmt: skip
+    if sched.checkpoint_every < 0:
+        raise ConfigError("schedule.checkpoint_every", sched.checkpoint_every,
+                          "must be 0 (off) or more steps")  # fmt: skip
     stop = sched.early_stopping
     if stop.patience < 0:
         raise ConfigError("schedule.early_stopping.patience", stop.patience,
@@ -534,6 +540,10 @@ def fingerprint(resolved: Mapping[str, Any]) -> str:
     runs with the same fingerprint train the same model on the same sequences."""
     identity = {k: v for k, v in resolved.items() if k not in _NOT_IDENTITY}
     identity["eval"] = {k: v for k, v in dict(identity.get("eval", {})).items() if k != "show"}
+    # How often the state is saved changes nothing computed (and a run continued with another
+    # interval is still the same run).
+    identity["schedule"] = {k: v for k, v in dict(identity.get("schedule", {})).items()
+                            if k != "checkpoint_every"}  # fmt: skip
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,6 +149,24 @@ def prepare_tensorflow(seed: int, threads: int) -> np.random.Generator:
     return rngs(seed)[0]
 
 
+def _describe(log, cfg: DictConfig, resolved: dict, job: Job, dataset: Dataset) -> None:
+    """What a new run is: params, config, Hydra's files, the data it sees."""
+    from lstmlab.tracking import flatten
+
+    log.params({
+        **flatten(resolved),
+        **{f"choices.{k}": v for k, v in job.choices.items()},
+        **{f"data.{k}": v for k, v in dataset.summary().items()},
+    })  # fmt: skip
+    log.text(OmegaConf.to_yaml(resolved), "config.yaml")
+    if job.hydra_dir is not None and job.hydra_dir.is_dir():
+        log.directory(job.hydra_dir, "hydra")
+    log.inputs(dataset)
+    log.json_file({"classes": dict(enumerate(dataset.classes))}, "dataset/classes.json")
+    if dataset.normalization is not None:
+        log.json_file(dataset.normalization, "dataset/normalization.json")
+
+
 def run(
     cfg: DictConfig,
     settings: Config,
@@ -162,12 +181,12 @@ def run(
     exists when the data or the model cannot work."""
     started = time.perf_counter()
     # Imported here, not at the top: a bad config is reported before TensorFlow's ~5 s import.
-    from lstmlab import plots
+    from lstmlab import checkpoints, plots
     from lstmlab.evaluation import evaluate
     from lstmlab.models import build_model
     from lstmlab.progress import Progress
     from lstmlab.schedules import planned_steps, reuse, train
-    from lstmlab.tracking import Opening, Tracker, flatten
+    from lstmlab.tracking import CHECKPOINT, CHECKPOINT_STEP, Opening, Tracker
 
     imported = time.perf_counter()
     loaded_before = dataset is not None
@@ -187,25 +206,36 @@ def run(
     tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
     prefix = "eval" if dataset.generated else "test"
     every = settings.eval.every
+    saving = settings.schedule.checkpoint_every > 0 and job.hydra_dir is not None
+    found = tracker.find_resumable(tags["lstmlab.config_hash"]) if saving else None
+    resume = None
+    if found is not None:
+        try:
+            resume = checkpoints.load(found[1])
+        except (OSError, ValueError, KeyError) as exc:
+            print(
+                f"lstmlab: cannot continue run {found[0].info.run_id} from {found[1]} "
+                f"({type(exc).__name__}: {exc}); starting a new run",
+                file=sys.stderr,
+            )
+            found = None
     with tracker.run(job.name, tags, settings.tracking.parent_run_id,
-                     settings.tracking.system_metrics) as log:  # fmt: skip
-        log.params({
-            **flatten(resolved),
-            **{f"choices.{k}": v for k, v in job.choices.items()},
-            **{f"data.{k}": v for k, v in dataset.summary().items()},
-        })  # fmt: skip
-        log.text(OmegaConf.to_yaml(resolved), "config.yaml")
-        if job.hydra_dir is not None and job.hydra_dir.is_dir():
-            log.directory(job.hydra_dir, "hydra")
-        log.inputs(dataset)
+                     settings.tracking.system_metrics,
+                     found[0].info.run_id if found else None) as log:  # fmt: skip
+        if found is None:
+            _describe(log, cfg, resolved, job, dataset)
+        else:
+            if settings.tracking.parent_run_id:  # a resumed sweep, or another one
+                tracker.add_to_sweep(log.run_id, settings.tracking.parent_run_id)
+            print(f"continuing run {log.run_id} ({found[0].info.status}) from its checkpoint "
+                  f"at step {resume.step}: {found[1]}", flush=True)  # fmt: skip
         if cfg.tracking.log_model:
             log.expect_model()
-        log.json_file({"classes": dict(enumerate(dataset.classes))}, "dataset/classes.json")
-        if dataset.normalization is not None:
-            log.json_file(dataset.normalization, "dataset/normalization.json")
         size = len(dataset.train) if dataset.train is not None else dataset.samples
         steps = planned_steps(settings.schedule, size)
         log.every(settings.tracking.log_every or math.ceil(steps / POINTS_PER_RUN))
+        if resume is not None and "blocks" in resume.extra:
+            log.restore_blocks(resume.extra["blocks"])
         if not job.in_sweep:
             validating = f", validating every {every}" if every else ""
             print(f"training {model.name} on {task.name}: {steps} steps "
@@ -215,7 +245,20 @@ def run(
         def log_steps(first: int, losses: np.ndarray, accs: np.ndarray) -> None:
             log.history({"train_loss": losses, "train_acc": accs}, first)
             progress.update(first + len(losses), float(np.mean(losses)))
-            stop()
+
+        # Beside the run's Hydra output (a continued run keeps its file); the run's tags say
+        # where, for the next process.
+        path = None
+        if saving:
+            path = found[1] if found else job.hydra_dir.parent / checkpoints.FILE
+
+        def save(state: checkpoints.Checkpoint) -> None:
+            # Every step up to the checkpoint in the store first: a continuation logs only
+            # what comes after what the store has.
+            log.sync()
+            state.extra["blocks"] = log.blocks_state()
+            checkpoints.save(state, path)
+            log.tags({CHECKPOINT: path, CHECKPOINT_STEP: state.step})
 
         def validate(done: int) -> dict[str, float]:
             metrics = evaluate(model, task, dataset.validation).metrics("val")
@@ -225,12 +268,14 @@ def run(
         try:
             training = train(
                 model, task, settings.schedule, dataset, train_rng, log_steps,
-                validate if every else None, every,
+                validate if every else None, every, stop, save if saving else None, resume,
             )  # fmt: skip
         finally:
             progress.close()
         # Every per-step metric written before the rest: what training waited for logging.
         log.flush()
+        if path is not None:
+            path.unlink(missing_ok=True)  # trained to the end: nothing left to continue
         if training.best_step is not None:
             monitor = settings.schedule.early_stopping.monitor.value
             log.metrics({"best_step": training.best_step, f"best_{monitor}": training.best_value})

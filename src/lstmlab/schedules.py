@@ -17,11 +17,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from lstmlab.checkpoints import Checkpoint
 from lstmlab.config import MB, BulkConfig, EarlyStoppingConfig, Monitor, OnlineConfig
 from lstmlab.data import Dataset, Sequences, Task
 from lstmlab.models import accuracy, loss_for
@@ -68,43 +70,66 @@ def chunk_steps(cfg: OnlineConfig | BulkConfig, task: Task) -> int:
     return max(1, min(cfg.chunk, fits))
 
 
-def online_chunks(data: Dataset, cfg: OnlineConfig, rng: np.random.Generator) -> Iterator[Chunk]:
+def online_chunks(
+    data: Dataset, cfg: OnlineConfig, rng: np.random.Generator, first: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, int]]]:
     """cfg.epochs batches of cfg.batch_size sequences, chunk_steps() at a time, made when they
-    are needed: fresh from a generator, or drawn at random from the training split."""
+    are needed: fresh from a generator, or drawn at random from the training split. Each chunk
+    comes with the stream's position after it (where a checkpoint continues); first: the step
+    to start at (a chunk boundary, with rng as it stood there)."""
     size = cfg.batch_size
     chunk = chunk_steps(cfg, data.task)
-    for start in range(0, cfg.epochs, chunk):
+    for start in range(first, cfg.epochs, chunk):
         steps = min(chunk, cfg.epochs - start)
         if data.sampler is not None:
             # Fresh sequences are already in order: reshaped, not copied.
             seqs = data.sampler(rng, steps * size)
             targets = data.task.targets(seqs.y)
-            yield (seqs.x.reshape(steps, size, *seqs.x.shape[1:]),
-                   targets.reshape(steps, size, *targets.shape[1:]))  # fmt: skip
+            xs = seqs.x.reshape(steps, size, *seqs.x.shape[1:])
+            ys = targets.reshape(steps, size, *targets.shape[1:])
             del seqs, targets
         else:
-            seqs = data.train
-            idx = rng.integers(0, len(seqs), size=(steps, size))
-            yield _batches(data.task, seqs, idx)
+            idx = rng.integers(0, len(data.train), size=(steps, size))
+            xs, ys = _batches(data.task, data.train, idx)
+        yield xs, ys, {"next": start + steps}
 
 
-def bulk_chunks(data: Dataset, cfg: BulkConfig, rng: np.random.Generator) -> Iterator[Chunk]:
+def bulk_chunks(
+    data: Dataset,
+    cfg: BulkConfig,
+    rng: np.random.Generator,
+    resume: dict[str, Any] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
     """The training set (generators: dataset.samples sequences drawn once), reshuffled every
     epoch, as batches of cfg.batch_size; the last, smaller batch of an epoch (as in model.fit)
-    comes as a chunk of its own."""
-    seqs = data.training_set(rng)
+    comes as a chunk of its own. Each chunk comes with the stream's position after it: the
+    epoch and the batch it continues at, and that epoch's order when it is under way. resume:
+    such a position, with the generator's state there ("rng")."""
+    seqs = data.training_set(rng)  # drawn from the start of the stream, resumed or not
     samples = len(seqs)
     size = cfg.batch_size
     full = samples // size
+    rest = full * size < samples
     chunk = chunk_steps(cfg, data.task)
-    for _ in range(cfg.epochs):
-        order = rng.permutation(samples)
-        for start in range(0, full, chunk):
+    epoch, start, order = 0, 0, None
+    if resume is not None:
+        epoch, start, order = resume["epoch"], resume["start"], resume.get("order")
+        rng.bit_generator.state = resume["rng"]
+    while epoch < cfg.epochs:
+        if order is None:
+            order = rng.permutation(samples)
+        if start < full:
             steps = min(chunk, full - start)
-            idx = order[start * size : (start + steps) * size]
-            yield _batches(data.task, seqs, idx.reshape(steps, size))
-        if full * size < samples:
-            yield _batches(data.task, seqs, order[full * size :][None])
+            idx = order[start * size : (start + steps) * size].reshape(steps, size)
+            start += steps
+        else:  # the remainder of the epoch
+            idx = order[full * size :][None]
+            start += 1
+        xs, ys = _batches(data.task, seqs, idx)
+        if start > full or (start == full and not rest):
+            epoch, start, order = epoch + 1, 0, None
+        position = {"epoch": epoch, "start": start}
+        yield xs, ys, position if order is None else {**position, "order": order}
 
 
 def planned_steps(cfg: OnlineConfig | BulkConfig, samples: int) -> int:
@@ -231,18 +256,26 @@ def _pad(a: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([a, np.zeros((size - len(a), *a.shape[1:]), a.dtype)])
 
 
-def _cut(chunks: Iterator[Chunk], every: int, limit: int | None = None) -> Iterator[Chunk]:
+def _cut(
+    chunks: Iterator[tuple[np.ndarray, np.ndarray, dict[str, Any]]],
+    every: int,
+    limit: int | None = None,
+    done: int = 0,
+) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, Any] | None]]:
     """The same steps, cut so that a piece ends at every multiple of `every` (0: uncut), and
-    ending after `limit` steps (None: all)."""
-    done = 0
-    for xs, ys in chunks:
+    ending after `limit` steps (None: all); done: steps before the first chunk. A chunk's
+    position comes with its last piece only (None with the others): only there can a
+    checkpoint continue the stream."""
+    for xs, ys, position in chunks:
         if limit is not None:
             if done >= limit:
                 return
-            xs, ys = xs[: limit - done], ys[: limit - done]
+            if done + len(xs) > limit:
+                xs, ys, position = xs[: limit - done], ys[: limit - done], None
         while len(xs):
             take = len(xs) if not every else min(len(xs), every - done % every)
-            yield xs[:take], ys[:take]
+            last = take == len(xs)
+            yield xs[:take], ys[:take], position if last else None
             xs, ys = xs[take:], ys[take:]
             done += take
 
@@ -256,14 +289,16 @@ def train(
     on_steps: StepsCallback | None = None,
     validate: Validate | None = None,
     every: int = 0,
+    stop: Callable[[], None] | None = None,
+    save: Callable[[Checkpoint], None] | None = None,
+    resume: Checkpoint | None = None,
 ) -> Training:
     """Train model under the schedule cfg on data's training stream or split. With validate
     and every > 0: validate after every `every` steps and at the end, and stop early as
-    cfg.early_stopping says."""
-    if isinstance(cfg, OnlineConfig):
-        chunks = online_chunks(data, cfg, rng)
-    else:
-        chunks = bulk_chunks(data, cfg, rng)
+    cfg.early_stopping says. stop: called after every piece of training; raises to end it.
+    save: given a checkpoint every cfg.checkpoint_every steps (at the next chunk end) and when
+    stop raises at a chunk end. resume: a checkpoint to continue from (rng seeded as at first:
+    a generator's bulk training set is drawn from it before the stream's state is restored)."""
     every = every if validate is not None else 0
     stopper = EarlyStopping(cfg.early_stopping) if every and cfg.early_stopping.patience else None
     run = _loop(model, task, cfg.jit) if cfg.fast else None
@@ -275,7 +310,27 @@ def train(
     accs: list[np.ndarray] = []
     result = Training(np.zeros(0), np.zeros(0), 0.0, 0.0)
     step = 0
-    for piece_xs, piece_ys in _cut(chunks, every, cfg.max_steps):
+    if resume is not None:
+        step = _restore(resume, model, rng, widths, losses, accs, result, stopper)
+    if isinstance(cfg, OnlineConfig):
+        if resume is not None:
+            rng.bit_generator.state = resume.rng
+        chunks = online_chunks(data, cfg, rng, resume.position["next"] if resume else 0)
+    else:
+        at = None
+        if resume is not None:
+            at = {**resume.position, "rng": resume.rng}
+            if resume.order is not None:
+                at["order"] = resume.order
+        chunks = bulk_chunks(data, cfg, rng, at)
+    saved = step
+
+    def checkpoint(position: dict[str, Any]) -> None:
+        nonlocal saved
+        save(_capture(step, position, rng, widths, losses, accs, result, stopper, model))
+        saved = step
+
+    for piece_xs, piece_ys, position in _cut(chunks, every, cfg.max_steps, step):
         shape = piece_xs.shape[1:]
         width = widths.setdefault(shape, len(piece_xs))
         for at in range(0, len(piece_xs), width):
@@ -308,6 +363,16 @@ def train(
         if every and step % every == 0 and _validate(result, validate, step, stopper, model):
             result.stopped_early = True
             break
+        checkpointing = save is not None and position is not None
+        if checkpointing and step - saved >= cfg.checkpoint_every:
+            checkpoint(position)
+        if stop is not None:
+            try:
+                stop()
+            except KeyboardInterrupt:
+                if checkpointing and step > saved:
+                    checkpoint(position)
+                raise
     else:
         if every and step % every:
             _validate(result, validate, step, stopper, model)
@@ -316,6 +381,66 @@ def train(
         result.best_step, result.best_value = stopper.best_step, stopper.best
     result.losses, result.accs = np.concatenate(losses), np.concatenate(accs)
     return result
+
+
+def _capture(
+    step: int,
+    position: dict[str, Any],
+    rng: np.random.Generator,
+    widths: dict[tuple[int, ...], int],
+    losses: list[np.ndarray],
+    accs: list[np.ndarray],
+    result: Training,
+    stopper: EarlyStopping | None,
+    model: keras.Model,
+) -> Checkpoint:
+    state = {k: v for k, v in position.items() if k != "order"}
+    return Checkpoint(
+        step=step,
+        position=state,
+        rng=rng.bit_generator.state,
+        widths=[(list(shape), width) for shape, width in widths.items()],
+        losses=np.concatenate(losses),
+        accs=np.concatenate(accs),
+        validations=list(result.validations),
+        variables=[keras.ops.convert_to_numpy(v) for v in model.variables],
+        optimizer=[keras.ops.convert_to_numpy(v) for v in model.optimizer.variables],
+        order=position.get("order"),
+        stopper={}
+        if stopper is None
+        else {
+            "best": stopper.best,
+            "best_step": stopper.best_step,
+            "waited": stopper.waited,
+        },  # fmt: skip
+        best_weights=None if stopper is None else stopper.weights,
+    )
+
+
+def _restore(
+    ckpt: Checkpoint,
+    model: keras.Model,
+    rng: np.random.Generator,
+    widths: dict[tuple[int, ...], int],
+    losses: list[np.ndarray],
+    accs: list[np.ndarray],
+    result: Training,
+    stopper: EarlyStopping | None,
+) -> int:
+    """Put a checkpoint's state back; returns its step."""
+    model.optimizer.build(model.trainable_variables)  # its variables exist on the plain path too
+    for mine, saved in zip(model.variables, ckpt.variables, strict=True):
+        mine.assign(saved)
+    for mine, saved in zip(model.optimizer.variables, ckpt.optimizer, strict=True):
+        mine.assign(saved)
+    widths.update({tuple(shape): width for shape, width in ckpt.widths})
+    losses.append(ckpt.losses)
+    accs.append(ckpt.accs)
+    result.validations = list(ckpt.validations)
+    if stopper is not None and ckpt.stopper:
+        stopper.best, stopper.best_step = ckpt.stopper["best"], ckpt.stopper["best_step"]
+        stopper.waited, stopper.weights = ckpt.stopper["waited"], ckpt.best_weights
+    return ckpt.step
 
 
 def _validate(

@@ -45,6 +45,10 @@ MODEL_TRAINING = "custom_model_development"
 # tagged experiment); every link lstmlab prints carries it.
 UI_WORKFLOW = "workflowType=machine_learning"
 
+# Tags of a run that can be continued: its last checkpoint's file and step.
+CHECKPOINT = "lstmlab.checkpoint"
+CHECKPOINT_STEP = "lstmlab.checkpoint_step"
+
 # MLflow's limits for one log_batch call.
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
@@ -278,6 +282,15 @@ class Blocks:
         """The last, partial block."""
         return self._emit() if self._count else []
 
+    def state(self) -> dict[str, Any]:
+        """The block under way, for a checkpoint."""
+        return {"every": self.every, "sums": self._sums, "count": self._count, "last": self._last}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if state.get("every") == self.every:
+            self._sums, self._count = dict(state["sums"]), state["count"]
+            self._last = state["last"]
+
 
 class RunLog:
     """Writes to one MLflow run: at once, or (background=True) through a :class:`Writer`, in
@@ -292,6 +305,7 @@ class RunLog:
         self._pending: list[Metric] = []
         self._writer = Writer() if background else None
         self._blocks = Blocks(every)
+        self._logged_through = -1
         # Time the caller spent waiting on per-step metrics (queueing them, and the final
         # flush): what logging cost the training loop.
         self.blocked_seconds = 0.0
@@ -322,8 +336,31 @@ class RunLog:
         """Metrics over consecutive steps ({"train_loss": [...], ...}), sent in full batches;
         the rest waits for more or for :meth:`flush`, which every end of a run calls."""
         t0 = time.perf_counter()
-        self._queue(self._blocks.add(series, first_step))
+        points = self._blocks.add(series, first_step)
+        if self._logged_through >= 0:
+            points = [p for p in points if p[2] > self._logged_through]
+        self._queue(points)
         self.blocked_seconds += time.perf_counter() - t0
+
+    def sync(self) -> None:
+        """Wait until every point given so far is written; a block under way stays open (a
+        checkpoint taken next can then never be ahead of the store)."""
+        while self._pending:
+            self._send(MAX_METRICS_PER_BATCH)
+        if self._writer is not None:
+            self._writer.flush()
+
+    def blocks_state(self) -> dict[str, Any]:
+        return self._blocks.state()
+
+    def restore_blocks(self, state: dict[str, Any]) -> None:
+        self._blocks.restore(state)
+
+    def continued(self) -> None:
+        """This run continues from a checkpoint: the per-step points its earlier process logged
+        after that checkpoint are computed again, identically, and not sent twice."""
+        logged = self.client.get_metric_history(self.run_id, "train_loss")
+        self._logged_through = max((m.step for m in logged), default=-1)
 
     def _queue(self, points: list[tuple[str, float, int]]) -> None:
         now = int(time.time() * 1000)
@@ -533,12 +570,18 @@ class Tracker:
         tags: Mapping[str, str] | None = None,
         parent_run_id: str | None = None,
         system_metrics: bool = False,
+        continue_run_id: str | None = None,
     ) -> Iterator[RunLog]:
-        """A new run that ends FINISHED when the block completes, KILLED on an interrupt and
-        FAILED (with the traceback as ``error.txt`` and the reason as tag ``lstmlab.error``)
-        on any other exception: never left RUNNING. Its writes go through a background writer
-        while the block runs; the run ends once they are all done."""
-        log = self.create_run(name, tags, parent_run_id, background=True)
+        """A new run (or continue_run_id's, continued) that ends FINISHED when the block
+        completes, KILLED on an interrupt and FAILED (with the traceback as ``error.txt`` and
+        the reason as tag ``lstmlab.error``) on any other exception: never left RUNNING. Its
+        writes go through a background writer while the block runs; the run ends once they are
+        all done."""
+        if continue_run_id is None:
+            log = self.create_run(name, tags, parent_run_id, background=True)
+        else:
+            log = self.reopen(continue_run_id, background=True)
+            log.continued()
         monitor = self._system_metrics(log.run_id) if system_metrics else None
         try:
             yield log
@@ -614,13 +657,30 @@ class Tracker:
         found = self._search(f"tags.`lstmlab.sweep_key` = '{sweep_key}'", 1)
         return found[0] if found else None
 
-    def reopen(self, run_id: str) -> RunLog:
+    def reopen(self, run_id: str, background: bool = False) -> RunLog:
         """A run of an earlier process RUNNING again, as this process's."""
         self.client.update_run(run_id, status="RUNNING")
-        log = RunLog(self.client, run_id)
+        if "lstmlab.error" in self.client.get_run(run_id).data.tags:
+            self.client.delete_tag(run_id, "lstmlab.error")  # why it stopped last time
+        log = RunLog(self.client, run_id, background=background)
         log.tags(liveness.this_process())
         liveness.Heartbeat.add(self.client, run_id)
         return log
+
+    def find_resumable(self, config_hash: str) -> tuple[Run, Path] | None:
+        """The latest run of the same config that a stop or a dead process ended before its
+        end, with a checkpoint on this machine to continue from."""
+        # (MLflow's search has no IN for statuses.)
+        found = self._search(f"tags.`lstmlab.config_hash` = '{config_hash}'", 50)
+        for r in found:
+            if r.info.status not in ("KILLED", "RUNNING"):
+                continue
+            if r.info.status == "RUNNING" and liveness.verdict(r) is None:
+                continue  # its process is still at it
+            path = r.data.tags.get(CHECKPOINT)
+            if path and Path(path).is_file():
+                return r, Path(path)
+        return None
 
     def bury_dead(self, runs: list[Run]) -> list[str]:
         """End the RUNNING runs among `runs` whose process is gone KILLED (lstmlab-doctor's
