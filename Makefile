@@ -35,7 +35,7 @@ run: install
 	$(BIN)/lstmlab $(ARGS)
 
 test: install system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 # Debian's Chromium, for the test that renders the MLflow UI (tests/test_server.py), and
 # iproute2, for the Ray test's network namespace (tests/test_ray.py).

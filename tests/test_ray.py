@@ -71,7 +71,9 @@ def ray_head(netns: list[str], tmp_path: Path) -> Iterator[str]:
             time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        left = stop_session(proc, timeout=30)
+        # `ray start --block` takes more than 30 s to stop on SIGTERM (measured); its process
+        # group is ours, so SIGKILL follows sooner.
+        left = stop_session(proc, timeout=8)
         log.close()
         shutil.rmtree(temp, ignore_errors=True)
         assert not left, f"ray processes outlived the head: {left}"
