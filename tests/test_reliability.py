@@ -202,3 +202,46 @@ def test_a_sweep_reuses_the_finished_runs_of_another(tmp_path, store):
     # The reused run still nests under the sweep that ran it.
     reused = next(r for r in tracker.children(second_id) if r.info.run_name == "units=4")
     assert reused.data.tags["mlflow.parentRunId"] == first_id
+
+
+@pytest.mark.slow
+def test_two_sweeps_started_together_on_one_fresh_sqlite_store(tmp_path, store):
+    """Both create the store's tables at once (MLflow's migrations would race without
+    lstmlab's lock) and write their runs side by side; every run and metric arrives."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    procs = [
+        subprocess.Popen(
+            [
+                str(BIN / "lstmlab"),
+                "-m",
+                f"model.units={units}",
+                "seed=0,1",
+                "schedule.epochs=40",
+                "schedule.chunk=10",
+                "hydra/launcher=basic",
+                f"tracking.uri={store}",
+                f"hydra.sweep.dir={tmp_path}/sweep{units}",
+                *[a for a in TINY if not a.startswith("model.units")],
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for units in (3, 5)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+    runs = runs_of(store, "lstmlab")
+    parents = [r for r in runs if r.data.tags.get("lstmlab.kind") == "sweep"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 2 and len(children) == 4
+    assert {(r.data.params["model.units"], r.data.params["seed"]) for r in children} == {
+        (u, s) for u in ("3", "5") for s in ("0", "1")
+    }
+    for r in runs:
+        assert r.info.status == "FINISHED"
+    for r in children:
+        assert _history(store, r.info.run_id) == list(range(40))
+        assert {"eval_loss", "eval_acc"} <= set(r.data.metrics)

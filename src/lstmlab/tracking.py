@@ -518,14 +518,29 @@ class Opening:
         return self._result
 
 
+@contextmanager
+def _first_contact(uri: str) -> Iterator[None]:
+    """One process at a time opens a sqlite store: MLflow creates a fresh store's tables (and
+    migrates an old one) on first contact, and two processes doing it at once fail ("table
+    experiments already exists": two sweeps started together on a new store)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    from filelock import FileLock
+
+    with FileLock(f"{uri.removeprefix('sqlite:///')}.lock", timeout=300):
+        yield
+
+
 class Tracker:
     """An MLflow store and one experiment in it."""
 
     def __init__(self, uri: str, experiment: str):
         check_store(uri)
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
-        self.experiment_id = self._experiment_id(experiment)
+        with _first_contact(uri):
+            self.client = MlflowClient(tracking_uri=uri)
+            self.experiment_id = self._experiment_id(experiment)
 
     def _experiment_id(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
