@@ -26,7 +26,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,ray,uea,auth]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,ray,uea,auth,postgres]"
 	@# Their pins (optuna<3, cloudpickle<3) contradict the rest; see pyproject.toml.
 	$(BIN)/python -m pip install --quiet --no-deps hydra-optuna-sweeper==1.3.0 hydra-ray-launcher==1.2.2
 	touch $@
@@ -37,14 +37,16 @@ run: install
 test: install system-deps
 	$(BIN)/python -m pytest --durations=25
 
-# Debian's Chromium, for the test that renders the MLflow UI (tests/test_server.py), and
-# iproute2, for the Ray test's network namespace (tests/test_ray.py).
+# Debian's Chromium, for the test that renders the MLflow UI (tests/test_server.py), iproute2,
+# for the Ray test's network namespace (tests/test_ray.py), and PostgreSQL's server binaries, for
+# the test that backs an MLflow server with a cluster of its own (tests/test_postgres.py).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing (for the UI and Ray tests)"; \
+	  echo "installing Debian packages:$$missing (for the UI, Ray and PostgreSQL tests)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \

@@ -145,10 +145,12 @@ def serve_mlflow(
     prefix: Sequence[str] = (),
     app_name: str | None = None,
     env: dict[str, str] | None = None,
+    backend: str | None = None,
 ) -> Iterator[str]:
     """A real `mlflow server` on 127.0.0.1 with a sqlite backend and proxied artifacts in
     tmp_path; yields its URL. prefix: run it through another command (ip netns exec NS).
-    app_name: MLflow's --app-name (basic-auth); env: added to its environment.
+    app_name: MLflow's --app-name (basic-auth); env: added to its environment; backend: its
+    --backend-store-uri instead of sqlite (a PostgreSQL database).
     Stopped by its own PID (and process group) afterwards, and its children are checked gone."""
     import time
 
@@ -157,7 +159,7 @@ def serve_mlflow(
     bin_dir = Path(sys.executable).parent
     cmd = [
         *prefix, str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+        "--backend-store-uri", backend or f"sqlite:///{tmp_path / 'server.db'}",
         "--serve-artifacts", "--artifacts-destination", str(tmp_path / "artifacts"),
         "--workers", "1", *(["--app-name", app_name] if app_name else []),
     ]  # fmt: skip
@@ -226,3 +228,68 @@ def http_ok(url: str, prefix: Sequence[str] = ()) -> bool:
 def mlflow_server(tmp_path: Path) -> Iterator[str]:
     with serve_mlflow(tmp_path) as url:
         yield url
+
+
+@contextmanager
+def serve_postgres() -> Iterator[str]:
+    """A PostgreSQL cluster made with initdb in a fresh temp dir, its server on 127.0.0.1 (and
+    a socket in that dir), with a database `mlflow`; yields its SQLAlchemy URL. As root, the
+    cluster belongs to Debian's `postgres` user (initdb refuses root). Stopped by its PID (fast
+    shutdown), the folder removed."""
+    import glob
+    import shutil
+    import signal
+    import tempfile
+    import time
+
+    initdb = shutil.which("initdb") or next(iter(sorted(glob.glob(
+        "/usr/lib/postgresql/*/bin/initdb"))), None)  # fmt: skip
+    assert initdb, "PostgreSQL is not installed (make system-deps installs Debian's postgresql)"
+    bin_dir = Path(os.path.realpath(initdb)).parent
+    user = "postgres" if os.getuid() == 0 else None
+    # Not under pytest's tmp_path: its parents are closed to other users.
+    home = Path(tempfile.mkdtemp(prefix="lstmlab-pg-"))
+    data = home / "data"
+    if user:
+        shutil.chown(home, user)
+    proc = None
+    try:
+        subprocess.run([str(bin_dir / "initdb"), "-D", str(data), "-U", "lstmlab",
+                        "--auth=trust", "-E", "UTF8"],
+                       user=user, check=True, capture_output=True, timeout=120)  # fmt: skip
+        port = free_port()
+        log = open(home / "server.log", "w")  # noqa: SIM115 (closed below)
+        if user:
+            shutil.chown(home / "server.log", user)
+        proc = subprocess.Popen(
+            [str(bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+             "-k", str(home)],
+            user=user, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        import psycopg
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = psycopg.connect(host="127.0.0.1", port=port, user="lstmlab",
+                                       dbname="postgres", autocommit=True)  # fmt: skip
+                break
+            except psycopg.OperationalError:
+                assert proc.poll() is None, (home / "server.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, "PostgreSQL did not start in 60 s"
+                time.sleep(0.3)
+        with conn:
+            conn.execute("CREATE DATABASE mlflow")
+        yield f"postgresql://lstmlab@127.0.0.1:{port}/mlflow"
+    finally:
+        if proc is not None:
+            with suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGINT)  # fast shutdown: clients are disconnected
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+            log.close()
+        shutil.rmtree(home, ignore_errors=True)
