@@ -18,7 +18,7 @@ REPORT_ARGS ?= --smooth 10
 .PHONY: install run test test-fast lint ui clean clean-store bench report system-deps \
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
         compare-merge-modes echo claim-directions claim-merge-modes echo-solved inspect \
-        uea-japanese-vowels uea-basic-motions compare-cells serve doctor
+        uea-japanese-vowels uea-basic-motions compare-cells serve doctor sync
 
 install: $(STAMP)
 
@@ -112,6 +112,10 @@ inspect: install
 # make doctor ARGS="--dry-run" (or --uri http://host:5000 --stale-after 30).
 doctor: install
 	$(BIN)/lstmlab-doctor $(ARGS)
+
+# Send what runs kept on disk while their tracking store was away (lstmlab-sync).
+sync: install
+	$(BIN)/lstmlab-sync $(ARGS)
 
 # Serve a registered model from the default store: make serve MODEL=models:/NAME@champion
 # (lstmlab-register makes one). The venv's bin goes first on PATH: MLflow starts uvicorn from it.

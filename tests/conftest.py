@@ -146,16 +146,18 @@ def serve_mlflow(
     app_name: str | None = None,
     env: dict[str, str] | None = None,
     backend: str | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
     """A real `mlflow server` on 127.0.0.1 with a sqlite backend and proxied artifacts in
     tmp_path; yields its URL. prefix: run it through another command (ip netns exec NS).
     app_name: MLflow's --app-name (basic-auth); env: added to its environment; backend: its
-    --backend-store-uri instead of sqlite (a PostgreSQL database).
+    --backend-store-uri instead of sqlite (a PostgreSQL database); port: this one (a server
+    started again on the same store and port).
     Stopped by its own PID (and process group) afterwards, and its children are checked gone."""
     import time
 
     tmp_path.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     bin_dir = Path(sys.executable).parent
     cmd = [
         *prefix, str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),

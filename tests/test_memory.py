@@ -55,7 +55,7 @@ def test_the_budget_must_be_positive(compose_cfg, value):
 def test_a_run_whose_chunk_would_take_10_gb_stays_within_the_budget(tmp_path):
     proc = subprocess.Popen(
         [str(BIN / "lstmlab"), *BIG, "schedule.max_chunk_mb=64", "schedule.max_steps=24",
-         "eval.samples=200", "eval.show=0", "tracking.log_model=false",
+         "eval.samples=200", "eval.show=0", "tracking.log_model=false", "xla_cache=null",
          f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"hydra.run.dir={tmp_path}/out"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
@@ -67,5 +67,7 @@ def test_a_run_whose_chunk_would_take_10_gb_stays_within_the_budget(tmp_path):
     assert proc.returncode == 0, err[-2000:]
     assert "training" in out and "24 steps" in out
     peak_mb = usage.ru_maxrss / 1024
-    # TensorFlow, MLflow and the compiled BiLSTM take ~1.2 GB here; the chunks at most 3 x 64 MB.
-    assert peak_mb < 2000, f"peak {peak_mb:.0f} MB"
+    # Measured: 1.1-1.3 GB on the development machine, 2.2 GB once in CI (TensorFlow, MLflow,
+    # XLA compiling the BiLSTM for batches of 512; the chunks take at most 3 x 64 MB). Without
+    # the budget, one chunk alone would be 10 GB.
+    assert peak_mb < 4000, f"peak {peak_mb:.0f} MB"

@@ -124,7 +124,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
-    from lstmlab.tracking import Opening, StoreUnavailable
+    from lstmlab.tracking import Opening, StoreGone, StoreUnavailable, gone_message
 
     try:
         settings = to_settings(cfg)
@@ -161,6 +161,13 @@ def main(cfg: DictConfig) -> float:
             return run(cfg, settings, job, tracker, stop.check, dataset).loss
     except StoreUnavailable as exc:
         _fail(str(exc))
+    except StoreGone as gone:
+        # Trained and tested; the store has not got everything yet.
+        message = gone_message(cfg.tracking.uri, settings.tracking.outage_wait, gone)
+        if job.in_sweep:
+            print(f"lstmlab: job {job.name!r}: {message}", file=sys.stderr, flush=True)
+            return float("nan")
+        _fail(message, code=3)
     except (ConfigError, DataError) as exc:
         # Raised before the job's run was created (a model that does not fit its data): a
         # single run stops with one line and nothing logged; in a sweep, which has started

@@ -282,6 +282,10 @@ class TrackingConfig:
     # CPU, memory (and GPU) every second, in the run's System metrics tab (MLflow's psutil
     # monitor).
     system_metrics: bool = False
+    # A store that stops answering during a run: training goes on, metrics wait (memory, then
+    # a spool file) and are sent when it is back. After training, wait this many seconds for
+    # it; then the writes left wait in the spool for lstmlab-sync, and the command exits 3.
+    outage_wait: float = 120.0
     # Per-step metrics as means over blocks of this many steps, logged at each block's last
     # step; null: every step up to 10 000 steps, then blocks that keep ~10 000 points a run.
     log_every: int | None = None
@@ -512,6 +516,9 @@ def validate(cfg: Config) -> None:
     if cfg.tracking.log_every is not None:
         _positive("tracking.log_every", cfg.tracking.log_every)
     _validate_uri(cfg.tracking.uri)
+    if cfg.tracking.outage_wait < 0:
+        raise ConfigError("tracking.outage_wait", f"{cfg.tracking.outage_wait:g}",
+                          "must be 0 or more seconds")  # fmt: skip
     if cfg.threads < 0:
         raise ConfigError("threads", cfg.threads, "must be 0 (automatic) or more")
 

@@ -220,8 +220,8 @@ def run(
             )
             found = None
     with tracker.run(job.name, tags, settings.tracking.parent_run_id,
-                     settings.tracking.system_metrics,
-                     found[0].info.run_id if found else None) as log:  # fmt: skip
+                     settings.tracking.system_metrics, found[0].info.run_id if found else None,
+                     settings.tracking.outage_wait) as log:  # fmt: skip
         if found is None:
             _describe(log, cfg, resolved, job, dataset)
         else:
@@ -273,7 +273,7 @@ def run(
         finally:
             progress.close()
         # Every per-step metric written before the rest: what training waited for logging.
-        log.flush()
+        log.settle()
         if path is not None:
             path.unlink(missing_ok=True)  # trained to the end: nothing left to continue
         if training.best_step is not None:

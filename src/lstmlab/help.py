@@ -28,6 +28,7 @@ SCRIPTS = """\
   lstmlab-register   register a sweep's best model in MLflow's registry (alias champion)
   lstmlab-rerun      run a logged run again from its stored config, and compare
   lstmlab-doctor     end the runs a dead process left RUNNING (KILLED, with the reason)
+  lstmlab-sync       send what a run kept on disk while its tracking store was away
   lstmlab-inspect    what a Bidirectional LSTM returns (outputs, states)"""
 
 

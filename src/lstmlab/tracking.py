@@ -10,7 +10,6 @@ import functools
 import json
 import os
 import platform
-import queue
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import traceback
 import urllib.error
 import urllib.request
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -200,52 +200,193 @@ def _refusal(code: int) -> str:
     return f"the server answered {code}"
 
 
+def unreachable(exc: BaseException) -> bool:
+    """Whether a failed write failed because the store did not answer (a server that is down
+    or restarting), not because the store refused it."""
+    text = str(exc)
+    return any(sign in text for sign in (
+        "Max retries exceeded", "Connection refused", "Connection aborted",
+        "RemoteDisconnected", "Read timed out", "Name or service not known",
+    ))  # fmt: skip
+
+
+def _metrics_record(batch: list[Metric]) -> dict[str, Any]:
+    return {"op": "log_batch", "metrics": [[m.key, m.value, m.timestamp, m.step] for m in batch]}
+
+
+class StoreGone(RuntimeError):
+    """The tracking store did not answer again in time; the writes left wait in a spool."""
+
+    def __init__(self, folder: Path, lost: list[str]):
+        self.folder, self.lost = folder, lost
+        super().__init__(f"the run's remaining writes wait in {folder}")
+
+
+def gone_message(uri: str, wait: float | None, gone: StoreGone) -> str:
+    """What to do about a run whose store did not come back: one line."""
+    lost = f" (not kept: {', '.join(gone.lost)})" if gone.lost else ""
+    return (f"the tracking store {uri} did not answer for {wait:g} s; the run's remaining "
+            f"writes wait in {gone.folder}{lost}: run `lstmlab-sync {gone.folder}` once it "
+            "is back")  # fmt: skip
+
+
+class Write:
+    """One write to the store: the call, and (where it can wait on disk) its spool record."""
+
+    def __init__(self, call: Callable[[], None], record: dict[str, Any] | None, what: str):
+        self.call, self.record, self.what = call, record, what
+
+
 class Writer:
     """One background thread that performs a run's writes in order, so that training does not
-    wait for the store (a sqlite file, or a server that may be slow or briefly gone) unless it
-    is more than :attr:`BACKLOG` writes behind. A write that fails is raised again by the next
-    :meth:`put` or by :meth:`flush`."""
+    wait for the store (a sqlite file, or a server that may be slow or briefly gone).
 
-    # Writes waiting at most: past it, the caller waits (a store far slower than training would
-    # otherwise pile up memory, and a stop would wait for all of it to drain).
+    While the store answers, training waits once the writer is more than :attr:`BACKLOG`
+    writes behind (a store slower than training would otherwise pile up memory). While it does
+    not (no write finished for :attr:`STALLED` seconds: a server down or restarting), training
+    goes on: writes queue in memory, and per-step metric batches past the backlog go to a spool
+    folder (lstmlab.spool); a write that failed for want of an answer is tried again every
+    :attr:`RETRY` seconds. When the store answers again, everything is sent, the spool last.
+    :meth:`flush` with a deadline gives up on a store that has not come back: the writes left go
+    to the spool (StoreGone). Any other failure is raised again by the next :meth:`put` or by
+    :meth:`flush`."""
+
     BACKLOG = 8
+    STALLED = 2.0
+    RETRY = 1.0
 
-    def __init__(self) -> None:
-        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(self.BACKLOG)
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self._client, self._run_id = client, run_id
+        self._jobs: deque[Write | None] = deque()
+        self._cond = threading.Condition()
         self._error: BaseException | None = None
+        self._current: Write | None = None  # the write under way
+        self._progress = time.monotonic()  # when the last write finished
+        self._abandoned = False
+        self._spool: Any = None  # lstmlab.spool.Spool, made when first needed
+        self._spooled = 0  # metric batches in the spool, not sent yet
         self._thread = threading.Thread(target=self._work, name="lstmlab-writer", daemon=True)
         self._thread.start()
 
+    def _stalled(self) -> bool:
+        busy = bool(self._jobs) or self._current is not None
+        return busy and time.monotonic() - self._progress > self.STALLED
+
     def _work(self) -> None:
         while True:
-            job = self._queue.get()
-            try:
+            with self._cond:
+                if not self._jobs and not self._spooled:
+                    while not self._jobs and not self._spooled:
+                        self._cond.wait()
+                    self._progress = time.monotonic()  # idle until now, not stalled
+                # The spool is sent once memory is empty, and before the writer stops.
+                if self._jobs and not (self._jobs[0] is None and self._spooled):
+                    job = self._jobs.popleft()
+                else:
+                    job = Write(self._replay, None, "the spool")
                 if job is None:
                     return
-                if self._error is None:
-                    job()
+                self._current = job
+            try:
+                if self._error is None and not self._abandoned:
+                    self._run(job.call)
             except BaseException as exc:  # noqa: BLE001 (kept, raised in the caller's thread)
-                self._error = exc
+                if not self._abandoned:
+                    self._error = exc
             finally:
-                self._queue.task_done()
+                with self._cond:
+                    self._current = None
+                    self._progress = time.monotonic()
+                    self._cond.notify_all()
+
+    def _run(self, call: Callable[[], None]) -> None:
+        while True:
+            try:
+                call()
+                return
+            except Exception as exc:
+                if not unreachable(exc) or self._abandoned:
+                    raise
+                time.sleep(self.RETRY)
+
+    def _replay(self) -> None:
+        """Send the spool's metric batches (memory is empty), then remove it."""
+        from lstmlab.spool import replay
+
+        with self._cond:
+            spool, self._spool, count, self._spooled = self._spool, None, self._spooled, 0
+        replay(spool.folder, self._client)
+        print(f"lstmlab: the tracking store answers again; sent the {count} metric batch(es) "
+              "kept on disk", file=sys.stderr, flush=True)  # fmt: skip
 
     def _raise(self) -> None:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
 
-    def put(self, job: Callable[[], None]) -> None:
+    def put(self, job: Write) -> None:
         self._raise()
-        self._queue.put(job)
+        with self._cond:
+            while len(self._jobs) >= self.BACKLOG and not self._stalled():
+                self._cond.wait(0.1)
+            spillable = job.record is not None and job.record.get("metrics")
+            if len(self._jobs) >= self.BACKLOG and spillable:
+                self._spool_record(job.record)
+                self._spooled += 1
+            else:
+                self._jobs.append(job)
+            self._cond.notify_all()
 
-    def flush(self) -> None:
-        """Wait until every write so far is done."""
-        self._queue.join()
+    def _spool_record(self, record: dict[str, Any]) -> None:
+        if self._spool is None:
+            from lstmlab.spool import Spool
+
+            self._spool = Spool(self._client.tracking_uri, self._run_id)
+            print(f"lstmlab: the tracking store does not answer; training goes on, metrics "
+                  f"wait in {self._spool.folder}", file=sys.stderr, flush=True)  # fmt: skip
+        self._spool.add(record)
+
+    def flush(self, wait: float | None = None, give_up: bool = True) -> None:
+        """Wait until every write so far is done (the spool's included). wait: after this many
+        seconds without the store answering, give up and keep the writes left in the spool
+        (StoreGone), or (give_up=False) just stop waiting."""
+        with self._cond:
+            while self._jobs or self._current is not None or self._spooled:
+                if wait is not None and time.monotonic() - self._progress > wait:
+                    if give_up:
+                        raise self._give_up()
+                    return
+                self._cond.wait(0.5)
         self._raise()
+
+    def _give_up(self) -> StoreGone:
+        """(Holding the lock.) Every write left, the one under way first, to the spool."""
+        self._abandoned = True
+        left = [j for j in (self._current, *self._jobs) if j is not None]
+        self._jobs.clear()
+        lost = []
+        for job in left:
+            if job.record is None:
+                lost.append(job.what)
+            elif job.what != "the spool":
+                self._spool_record(job.record)
+        self._spooled = 0
+        if self._spool is None:
+            from lstmlab.spool import Spool
+
+            self._spool = Spool(self._client.tracking_uri, self._run_id)
+        return StoreGone(self._spool.folder, lost)
+
+    def spool_end(self, record: dict[str, Any]) -> None:
+        """After StoreGone: the run's end, last in the spool."""
+        self._spool.add(record)
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
+        with self._cond:
+            self._jobs.append(None)
+            self._cond.notify_all()
+        if not self._abandoned:
+            self._thread.join()
 
 
 class Blocks:
@@ -303,7 +444,8 @@ class RunLog:
         self.client = client
         self.run_id = run_id
         self._pending: list[Metric] = []
-        self._writer = Writer() if background else None
+        self._writer = Writer(client, run_id) if background else None
+        self._closed_writer: Writer | None = None
         self._blocks = Blocks(every)
         self._logged_through = -1
         # Time the caller spent waiting on per-step metrics (queueing them, and the final
@@ -312,11 +454,20 @@ class RunLog:
         # Files written here (figures, models) until their upload has run.
         self._files = tempfile.TemporaryDirectory(prefix="lstmlab-") if background else None
 
-    def _do(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def _do(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        record: dict[str, Any] | None = None,
+        what: str = "",
+        **kwargs: Any,
+    ) -> None:
+        """fn(*args, **kwargs) now, or by the writer; record: the same write as the spool
+        keeps it (None: it cannot wait on disk)."""
         if self._writer is None:
             fn(*args, **kwargs)
         else:
-            self._writer.put(lambda: fn(*args, **kwargs))
+            self._writer.put(Write(lambda: fn(*args, **kwargs), record, what or fn.__name__))
 
     def _scratch(self) -> Path:
         if self._files is not None:
@@ -326,7 +477,9 @@ class RunLog:
     def params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
-            self._do(self.client.log_batch, self.run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+            batch = items[i : i + MAX_PARAMS_PER_BATCH]
+            record = {"op": "log_batch", "params": [[p.key, p.value] for p in batch]}
+            self._do(self.client.log_batch, self.run_id, params=batch, record=record)
 
     def every(self, steps: int) -> None:
         """Average per-step metrics over blocks of `steps` from here on."""
@@ -343,18 +496,31 @@ class RunLog:
         self.blocked_seconds += time.perf_counter() - t0
 
     def sync(self) -> None:
-        """Wait until every point given so far is written; a block under way stays open (a
-        checkpoint taken next can then never be ahead of the store)."""
+        """Wait until every point given so far is written, while the store answers; a block
+        under way stays open (a checkpoint taken next is then not ahead of the store, unless
+        the store is away: then the points wait in memory or the spool)."""
         while self._pending:
             self._send(MAX_METRICS_PER_BATCH)
         if self._writer is not None:
-            self._writer.flush()
+            self._writer.flush(Writer.STALLED, give_up=False)
 
     def blocks_state(self) -> dict[str, Any]:
         return self._blocks.state()
 
     def restore_blocks(self, state: dict[str, Any]) -> None:
         self._blocks.restore(state)
+
+    def spool_end(self, status: str, reason: str | None = None) -> None:
+        """After StoreGone: how the run ended, kept in its spool with the rest."""
+        writer = self._closed_writer
+        assert writer is not None
+        now = int(time.time() * 1000)
+        waited = [["time_logging_s", self.blocked_seconds, now, 0]]
+        if status == "FINISHED":
+            writer.spool_end({"op": "log_batch", "metrics": waited})
+        if reason:
+            writer.spool_end({"op": "set_tag", "key": "lstmlab.error", "value": reason})
+        writer.spool_end({"op": "set_terminated", "status": status, "end_time": now})
 
     def continued(self) -> None:
         """This run continues from a checkpoint: the per-step points its earlier process logged
@@ -368,42 +534,51 @@ class RunLog:
         while len(self._pending) >= MAX_METRICS_PER_BATCH:
             self._send(MAX_METRICS_PER_BATCH)
 
-    def flush(self) -> None:
-        """Send everything logged so far and wait until it is written."""
+    def flush(self, wait: float | None = None, give_up: bool = True) -> None:
+        """Send everything logged so far and wait until it is written. wait: seconds to wait
+        for a store that does not answer, then StoreGone (the writes left in a spool), or
+        (give_up=False) no more waiting: the writer sends them when it can."""
         t0 = time.perf_counter()
         self._queue(self._blocks.rest())
         while self._pending:
             self._send(MAX_METRICS_PER_BATCH)
         if self._writer is not None:
-            self._writer.flush()
+            self._writer.flush(wait, give_up)
         self.blocked_seconds += time.perf_counter() - t0
 
-    def close(self) -> None:
+    def settle(self) -> None:
+        """Flush, waiting only while the store answers (the end of training: what training
+        waited for logging, and no wait at all for a store that is away)."""
+        self.flush(Writer.STALLED, give_up=False)
+
+    def close(self, wait: float | None = None) -> None:
         """Flush, then stop the writer thread and remove the files it uploaded."""
         try:
-            self.flush()
+            self.flush(wait)
         finally:
             if self._writer is not None:
                 self._writer.close()
-                self._writer = None
+                self._closed_writer, self._writer = self._writer, None
             if self._files is not None:
                 self._files.cleanup()
 
     def _send(self, count: int) -> None:
         batch, self._pending = self._pending[:count], self._pending[count:]
-        self._do(self.client.log_batch, self.run_id, metrics=batch)
+        self._do(self.client.log_batch, self.run_id, metrics=batch, record=_metrics_record(batch))
 
     def metrics(self, values: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in values.items()]
-        self._do(self.client.log_batch, self.run_id, metrics=batch)
+        self._do(self.client.log_batch, self.run_id, metrics=batch, record=_metrics_record(batch))
 
     def tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
-            self._do(self.client.set_tag, self.run_id, key, str(value))
+            record = {"op": "set_tag", "key": key, "value": str(value)}
+            self._do(self.client.set_tag, self.run_id, key, str(value), record=record)
 
     def text(self, text: str, artifact_file: str) -> None:
-        self._do(self.client.log_text, self.run_id, text, artifact_file)
+        record = {"op": "log_text", "text": text, "artifact_file": artifact_file}
+        self._do(self.client.log_text, self.run_id, text, artifact_file, record=record)
 
     def figure(self, figure: Any, artifact_file: str) -> None:
         # Rendered here, in the caller's thread (matplotlib is not thread-safe); uploaded by
@@ -411,13 +586,18 @@ class RunLog:
         path = self._scratch() / Path(artifact_file).name
         figure.savefig(path)
         folder = str(Path(artifact_file).parent) if "/" in artifact_file else None
-        self._do(self.client.log_artifact, self.run_id, str(path), folder)
+        record = {"op": "log_artifact", "file": str(path), "artifact_path": folder}
+        self._do(self.client.log_artifact, self.run_id, str(path), folder, record=record)
 
     def directory(self, local_dir: Path, artifact_path: str) -> None:
-        self._do(self.client.log_artifacts, self.run_id, str(local_dir), artifact_path)
+        record = {"op": "log_artifacts", "dir": str(local_dir), "artifact_path": artifact_path}
+        self._do(self.client.log_artifacts, self.run_id, str(local_dir), artifact_path,
+                 record=record)  # fmt: skip
 
     def json_file(self, value: Mapping[str, Any], artifact_file: str) -> None:
-        self._do(self.client.log_dict, self.run_id, dict(value), artifact_file)
+        text = json.dumps(dict(value), indent=2)
+        record = {"op": "log_text", "text": text, "artifact_file": artifact_file}
+        self._do(self.client.log_text, self.run_id, text, artifact_file, record=record)
 
     def inputs(self, dataset: Dataset) -> None:
         """What the run trained and was tested on, as MLflow dataset inputs (the UI's Datasets
@@ -443,7 +623,10 @@ class RunLog:
                                     digest=src.digest)  # fmt: skip
             tags = [InputTag(MLFLOW_DATASET_CONTEXT, src.context)]
             entries.append(DatasetInput(ds._to_mlflow_entity(), tags))
-        self._do(self._log_inputs, entries)
+        from google.protobuf.json_format import MessageToJson
+
+        record = {"op": "log_inputs", "inputs": [MessageToJson(e.to_proto()) for e in entries]}
+        self._do(self._log_inputs, entries, record=record, what="the dataset inputs")
 
     def _log_inputs(self, entries: list[Any]) -> None:
         # The store looks a dataset up by name and digest and inserts it when missing, in two
@@ -491,7 +674,7 @@ class RunLog:
                       run_id=self.run_id, model=model, signature=signature,
                       pip_requirements=pins)  # fmt: skip
 
-        self._do(log)
+        self._do(log, what="the model")
 
 
 class Opening:
@@ -586,12 +769,14 @@ class Tracker:
         parent_run_id: str | None = None,
         system_metrics: bool = False,
         continue_run_id: str | None = None,
+        outage_wait: float | None = None,
     ) -> Iterator[RunLog]:
         """A new run (or continue_run_id's, continued) that ends FINISHED when the block
         completes, KILLED on an interrupt and FAILED (with the traceback as ``error.txt`` and
         the reason as tag ``lstmlab.error``) on any other exception: never left RUNNING. Its
         writes go through a background writer while the block runs; the run ends once they are
-        all done."""
+        all done. outage_wait: seconds to wait for a store that stopped answering, after which
+        the writes left, and the run's end, wait in a spool (StoreGone)."""
         if continue_run_id is None:
             log = self.create_run(name, tags, parent_run_id, background=True)
         else:
@@ -603,17 +788,24 @@ class Tracker:
             # What per-step logging cost the training loop (queueing batches, and the wait
             # for the last ones at :meth:`RunLog.flush`), before the final writes.
             waited = log.blocked_seconds
-            log.close()
+            try:
+                log.close(outage_wait)
+            except StoreGone:
+                log.spool_end("FINISHED")
+                raise
             self.client.log_metric(log.run_id, "time_logging_s", waited)
+        except StoreGone:
+            raise
         except KeyboardInterrupt:
-            self._end(log, RunStatus.KILLED, str(sys.exc_info()[1]) or "interrupted")
+            self._end(log, RunStatus.KILLED, str(sys.exc_info()[1]) or "interrupted",
+                      outage_wait)  # fmt: skip
             raise
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
             try:
                 log.text(traceback.format_exc(), "error.txt")
             finally:
-                self._end(log, RunStatus.FAILED, reason)
+                self._end(log, RunStatus.FAILED, reason, outage_wait)
             raise
         else:
             self.client.set_terminated(log.run_id, RunStatus.to_string(RunStatus.FINISHED))
@@ -631,12 +823,18 @@ class Tracker:
         monitor.start()
         return monitor
 
-    def _end(self, log: RunLog, status: int, reason: str) -> None:
+    def _end(self, log: RunLog, status: int, reason: str, wait: float | None = None) -> None:
+        gone = None
         try:
-            log.close()  # every step trained before the stop or failure
+            log.close(wait)  # every step trained before the stop or failure
+        except StoreGone as exc:
+            gone = exc
+            log.spool_end(RunStatus.to_string(status), reason)
+            print(f"lstmlab: {gone_message(self.uri, wait, gone)}", file=sys.stderr)
         finally:
-            self.client.set_tag(log.run_id, "lstmlab.error", reason)
-            self.client.set_terminated(log.run_id, RunStatus.to_string(status))
+            if gone is None:
+                self.client.set_tag(log.run_id, "lstmlab.error", reason)
+                self.client.set_terminated(log.run_id, RunStatus.to_string(status))
 
     def children(self, parent_run_id: str) -> list[Run]:
         """The runs of a sweep: its own jobs' and those it reused from other sweeps."""
