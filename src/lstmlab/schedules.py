@@ -169,6 +169,28 @@ class EarlyStopping:
         if self.weights is not None:
             model.set_weights(self.weights)
 
+    def state(self) -> dict[str, Any]:
+        """For a checkpoint (the best weights go apart, as arrays)."""
+        return {"best": self.best, "best_step": self.best_step, "waited": self.waited}
+
+    def load(self, state: dict[str, Any], weights: list[np.ndarray] | None) -> None:
+        self.best, self.best_step, self.waited = state["best"], state["best_step"], state["waited"]
+        self.weights = weights
+
+
+@dataclass
+class _TrainingState:
+    """A training under way: what a checkpoint keeps of it besides the model and the stream."""
+
+    result: Training
+    stopper: EarlyStopping | None
+    step: int = 0
+    # Chunk length per batch shape: the first chunk of a shape sets it, later ones are padded
+    # to it (or cut to it), so a shape compiles once.
+    widths: dict[tuple[int, ...], int] = field(default_factory=dict)
+    losses: list[np.ndarray] = field(default_factory=list)
+    accs: list[np.ndarray] = field(default_factory=list)
+
 
 # Per process, one model per architecture with its compiled programs (the training loop of
 # each batch shape, Keras' predict function): a later job of the same architecture takes the
@@ -302,16 +324,12 @@ def train(
     every = every if validate is not None else 0
     stopper = EarlyStopping(cfg.early_stopping) if every and cfg.early_stopping.patience else None
     run = _loop(model, task, cfg.jit) if cfg.fast else None
-    # Chunk length per batch shape: the first chunk of a shape sets it, later ones are padded
-    # to it (or cut to it), so a shape compiles once.
-    widths: dict[tuple[int, ...], int] = {}
     compiled: set[tuple[int, ...]] = set()
-    losses: list[np.ndarray] = []
-    accs: list[np.ndarray] = []
-    result = Training(np.zeros(0), np.zeros(0), 0.0, 0.0)
-    step = 0
+    under = _TrainingState(Training(np.zeros(0), np.zeros(0), 0.0, 0.0), stopper)
+    result, widths, losses, accs = under.result, under.widths, under.losses, under.accs
     if resume is not None:
-        step = _restore(resume, model, rng, widths, losses, accs, result, stopper)
+        _restore(resume, under, model)
+    step = under.step
     if isinstance(cfg, OnlineConfig):
         if resume is not None:
             rng.bit_generator.state = resume.rng
@@ -327,7 +345,8 @@ def train(
 
     def checkpoint(position: dict[str, Any]) -> None:
         nonlocal saved
-        save(_capture(step, position, rng, widths, losses, accs, result, stopper, model))
+        under.step = step
+        save(_capture(under, position, rng, model))
         saved = step
 
     for piece_xs, piece_ys, position in _cut(chunks, every, cfg.max_steps, step):
@@ -384,63 +403,39 @@ def train(
 
 
 def _capture(
-    step: int,
-    position: dict[str, Any],
-    rng: np.random.Generator,
-    widths: dict[tuple[int, ...], int],
-    losses: list[np.ndarray],
-    accs: list[np.ndarray],
-    result: Training,
-    stopper: EarlyStopping | None,
-    model: keras.Model,
+    under: _TrainingState, position: dict[str, Any], rng: np.random.Generator, model: keras.Model
 ) -> Checkpoint:
-    state = {k: v for k, v in position.items() if k != "order"}
+    stopper = under.stopper
     return Checkpoint(
-        step=step,
-        position=state,
+        step=under.step,
+        position={k: v for k, v in position.items() if k != "order"},
         rng=rng.bit_generator.state,
-        widths=[(list(shape), width) for shape, width in widths.items()],
-        losses=np.concatenate(losses),
-        accs=np.concatenate(accs),
-        validations=list(result.validations),
+        widths=[(list(shape), width) for shape, width in under.widths.items()],
+        losses=np.concatenate(under.losses),
+        accs=np.concatenate(under.accs),
+        validations=list(under.result.validations),
         variables=[keras.ops.convert_to_numpy(v) for v in model.variables],
         optimizer=[keras.ops.convert_to_numpy(v) for v in model.optimizer.variables],
         order=position.get("order"),
-        stopper={}
-        if stopper is None
-        else {
-            "best": stopper.best,
-            "best_step": stopper.best_step,
-            "waited": stopper.waited,
-        },  # fmt: skip
+        stopper={} if stopper is None else stopper.state(),
         best_weights=None if stopper is None else stopper.weights,
     )
 
 
-def _restore(
-    ckpt: Checkpoint,
-    model: keras.Model,
-    rng: np.random.Generator,
-    widths: dict[tuple[int, ...], int],
-    losses: list[np.ndarray],
-    accs: list[np.ndarray],
-    result: Training,
-    stopper: EarlyStopping | None,
-) -> int:
-    """Put a checkpoint's state back; returns its step."""
+def _restore(ckpt: Checkpoint, under: _TrainingState, model: keras.Model) -> None:
+    """Put a checkpoint's state back (the data stream's is the chunk generators' part)."""
     model.optimizer.build(model.trainable_variables)  # its variables exist on the plain path too
     for mine, saved in zip(model.variables, ckpt.variables, strict=True):
         mine.assign(saved)
     for mine, saved in zip(model.optimizer.variables, ckpt.optimizer, strict=True):
         mine.assign(saved)
-    widths.update({tuple(shape): width for shape, width in ckpt.widths})
-    losses.append(ckpt.losses)
-    accs.append(ckpt.accs)
-    result.validations = list(ckpt.validations)
-    if stopper is not None and ckpt.stopper:
-        stopper.best, stopper.best_step = ckpt.stopper["best"], ckpt.stopper["best_step"]
-        stopper.waited, stopper.weights = ckpt.stopper["waited"], ckpt.best_weights
-    return ckpt.step
+    under.step = ckpt.step
+    under.widths.update({tuple(shape): width for shape, width in ckpt.widths})
+    under.losses.append(ckpt.losses)
+    under.accs.append(ckpt.accs)
+    under.result.validations = list(ckpt.validations)
+    if under.stopper is not None and ckpt.stopper:
+        under.stopper.load(ckpt.stopper, ckpt.best_weights)
 
 
 def _validate(
