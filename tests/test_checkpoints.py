@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import runs_of
+from conftest import runs_of, serve_mlflow
 from mlflow.tracking import MlflowClient
 
 from lstmlab import checkpoints, experiment
@@ -113,10 +113,16 @@ def test_a_stop_saves_where_it_stopped_and_the_rest_follows_on(tmp_path):
 
 @pytest.mark.slow
 def test_a_run_killed_with_sigkill_continues_in_the_same_mlflow_run(tmp_path, compose_cfg):
+    """On a tracking server, from another machine's point of view: the killed run's local
+    checkpoint is gone, so the continuation fetches the copy kept among the run's artifacts."""
     args = ["schedule.epochs=12000", "schedule.chunk=500", "schedule.checkpoint_every=1000",
             "model.units=8", "eval.samples=100", "eval.show=0", "tracking.log_model=false",
             "tracking.log_every=1"]  # fmt: skip
-    store = f"sqlite:///{tmp_path}/mlflow.db"
+    with serve_mlflow(tmp_path / "server") as store:
+        _kill_and_continue(tmp_path, compose_cfg, args, store)
+
+
+def _kill_and_continue(tmp_path, compose_cfg, args, store):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
     def command(where: str, out: str) -> list[str]:
@@ -132,7 +138,7 @@ def test_a_run_killed_with_sigkill_continues_in_the_same_mlflow_run(tmp_path, co
         while time.monotonic() < deadline:
             assert proc.poll() is None, "the run ended before it could be killed"
             if any(line.startswith("training") for line in out):
-                run = client.search_runs(["1"])[0]
+                (run,) = runs_of(store, "lstmlab")
                 if int(run.data.tags.get(CHECKPOINT_STEP, 0)) >= 2000:
                     break
             time.sleep(0.1)
@@ -146,6 +152,7 @@ def test_a_run_killed_with_sigkill_continues_in_the_same_mlflow_run(tmp_path, co
     assert 2000 <= saved_at < 12000 and saved_at % 1000 == 0
     path = Path(killed.data.tags[CHECKPOINT])
     assert path == tmp_path / "first" / "checkpoint.npz" and path.is_file()
+    path.unlink()  # another machine: only the store's copy is left
 
     again = subprocess.run(command(store, f"{tmp_path}/second"), capture_output=True,
                            text=True, timeout=300, env=env)  # fmt: skip
@@ -153,7 +160,7 @@ def test_a_run_killed_with_sigkill_continues_in_the_same_mlflow_run(tmp_path, co
     assert f"continuing run {run.info.run_id} (RUNNING) from its checkpoint at step" in again.stdout
     (continued,) = runs_of(store, "lstmlab")  # the same run, no second one
     assert continued.info.run_id == run.info.run_id and continued.info.status == "FINISHED"
-    assert not path.exists()  # trained to the end: removed (the continuation wrote to it)
+    assert not (tmp_path / "second" / "checkpoint.npz").exists()  # fetched, then removed at the end
 
     # The same config never stopped (in this process: runs are bit-identical across processes,
     # tests/test_programs.py).

@@ -93,7 +93,7 @@ def test_a_store_still_away_at_the_end_leaves_a_spool_that_lstmlab_sync_sends(tm
     with serve_mlflow(tmp_path / "server", port=port) as url:
         proc = subprocess.Popen(
             [str(BIN / "lstmlab"), "schedule.epochs=8000", "schedule.chunk=500",
-             "model.units=4", "eval.samples=40", "eval.show=0", "tracking.log_model=false",
+             "model.units=4", "eval.samples=40", "eval.show=0", "tracking.log_model=true",
              "tracking.log_every=1", "tracking.outage_wait=3", f"tracking.uri={url}",
              f"hydra.run.dir={tmp_path}/out"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -131,3 +131,7 @@ def test_a_store_still_away_at_the_end_leaves_a_spool_that_lstmlab_sync_sends(tm
         assert {"eval_loss", "eval_acc", "time_logging_s"} <= set(run.data.metrics)
         files = {f.path for f in client.list_artifacts(run.info.run_id)}
         assert {"loss_curve.png", "config.yaml"} <= files
+        # The model, kept as a file while the store was away, is an MLflow Model of the run.
+        (output,) = run.outputs.model_outputs
+        model = client.get_logged_model(output.model_id)
+        assert model.source_run_id == run.info.run_id

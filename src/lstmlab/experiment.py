@@ -186,7 +186,13 @@ def run(
     from lstmlab.models import build_model
     from lstmlab.progress import Progress
     from lstmlab.schedules import planned_steps, reuse, train
-    from lstmlab.tracking import CHECKPOINT, CHECKPOINT_STEP, Opening, Tracker
+    from lstmlab.tracking import (
+        CHECKPOINT,
+        CHECKPOINT_ARTIFACT,
+        CHECKPOINT_STEP,
+        Opening,
+        Tracker,
+    )
 
     imported = time.perf_counter()
     loaded_before = dataset is not None
@@ -207,7 +213,9 @@ def run(
     prefix = "eval" if dataset.generated else "test"
     every = settings.eval.every
     saving = settings.schedule.checkpoint_every > 0 and job.hydra_dir is not None
-    found = tracker.find_resumable(tags["lstmlab.config_hash"]) if saving else None
+    found = None
+    if saving:
+        found = tracker.find_resumable(tags["lstmlab.config_hash"], job.hydra_dir.parent)
     resume = None
     if found is not None:
         try:
@@ -259,6 +267,8 @@ def run(
             state.extra["blocks"] = log.blocks_state()
             checkpoints.save(state, path)
             log.tags({CHECKPOINT: path, CHECKPOINT_STEP: state.step})
+            if tracker.remote:  # for a machine that does not have this one's disk
+                log.file(path, CHECKPOINT_ARTIFACT)
 
         def validate(done: int) -> dict[str, float]:
             metrics = evaluate(model, task, dataset.validation).metrics("val")

@@ -3,8 +3,9 @@
 A run whose store goes away keeps training; its per-step metrics wait in memory, then here. When
 the store answers again before the run ends, the run's writer sends them itself. When it has
 not come back by then (``tracking.outage_wait`` seconds after training), every write still
-waiting is put here — metrics, params, tags, texts, figures and folders (copied), and the run's
-end — and the command says where. ``lstmlab-sync`` sends it all once the store is back:
+waiting is put here — metrics, params, tags, texts, figures and folders (copied), the dataset
+inputs, the model (as a .keras file) and the run's end — and the command says where.
+``lstmlab-sync`` sends it all once the store is back:
 
     lstmlab-sync /tmp/lstmlab-spool/<run id>      # one run's writes
     lstmlab-sync                                  # every run kept on this machine
@@ -94,6 +95,8 @@ def replay(folder: Path, client: Any = None) -> int:
 
             inputs = [DatasetInput.from_proto(Parse(j, DatasetInputProto())) for j in r["inputs"]]
             client.log_inputs(run_id, datasets=inputs)
+        elif op == "log_model":
+            _log_model(client, run_id, folder / r["file"], r)
         elif op == "set_terminated":
             client.set_terminated(run_id, r["status"], r.get("end_time"))
         else:
@@ -101,6 +104,22 @@ def replay(folder: Path, client: Any = None) -> int:
         progress.write_text(str(i + 1))
     shutil.rmtree(folder)
     return len(lines)
+
+
+def _log_model(client: Any, run_id: str, path: Path, r: dict[str, Any]) -> None:
+    """A model kept as a .keras file, logged as tracking.RunLog.keras_model would have."""
+    import keras
+    import mlflow
+    from mlflow.models import Model, ModelSignature
+
+    import lstmlab.models  # noqa: F401 (registers lstmlab's layers with Keras)
+    from lstmlab import serving
+
+    model = keras.saving.load_model(path)
+    mlflow.set_tracking_uri(client.tracking_uri)
+    Model.log(artifact_path=None, name=r["name"], flavor=serving, flavor_name="keras",
+              run_id=run_id, model=model, signature=ModelSignature.from_dict(r["signature"]),
+              pip_requirements=r["pins"])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,6 +48,8 @@ UI_WORKFLOW = "workflowType=machine_learning"
 # Tags of a run that can be continued: its last checkpoint's file and step.
 CHECKPOINT = "lstmlab.checkpoint"
 CHECKPOINT_STEP = "lstmlab.checkpoint_step"
+# Where a run on a remote store keeps a copy of its checkpoint, for another machine.
+CHECKPOINT_ARTIFACT = "checkpoint"
 
 # MLflow's limits for one log_batch call.
 MAX_METRICS_PER_BATCH = 1000
@@ -231,10 +233,19 @@ def gone_message(uri: str, wait: float | None, gone: StoreGone) -> str:
 
 
 class Write:
-    """One write to the store: the call, and (where it can wait on disk) its spool record."""
+    """One write to the store: the call, and (where it can wait on disk) its spool record, or
+    what makes the record when it is needed (a model is saved to a file only then)."""
 
-    def __init__(self, call: Callable[[], None], record: dict[str, Any] | None, what: str):
+    def __init__(
+        self,
+        call: Callable[[], None],
+        record: dict[str, Any] | Callable[[], dict[str, Any]] | None,
+        what: str,
+    ):
         self.call, self.record, self.what = call, record, what
+
+    def spooled(self) -> dict[str, Any] | None:
+        return self.record() if callable(self.record) else self.record
 
 
 class Writer:
@@ -329,7 +340,7 @@ class Writer:
         with self._cond:
             while len(self._jobs) >= self.BACKLOG and not self._stalled():
                 self._cond.wait(0.1)
-            spillable = job.record is not None and job.record.get("metrics")
+            spillable = isinstance(job.record, dict) and job.record.get("metrics")
             if len(self._jobs) >= self.BACKLOG and spillable:
                 self._spool_record(job.record)
                 self._spooled += 1
@@ -366,10 +377,11 @@ class Writer:
         self._jobs.clear()
         lost = []
         for job in left:
-            if job.record is None:
+            record = job.spooled()
+            if record is None:
                 lost.append(job.what)
             elif job.what != "the spool":
-                self._spool_record(job.record)
+                self._spool_record(record)
         self._spooled = 0
         if self._spool is None:
             from lstmlab.spool import Spool
@@ -458,7 +470,7 @@ class RunLog:
         self,
         fn: Callable[..., Any],
         *args: Any,
-        record: dict[str, Any] | None = None,
+        record: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
         what: str = "",
         **kwargs: Any,
     ) -> None:
@@ -594,6 +606,16 @@ class RunLog:
         self._do(self.client.log_artifacts, self.run_id, str(local_dir), artifact_path,
                  record=record)  # fmt: skip
 
+    def file(self, path: Path, artifact_path: str) -> None:
+        """A copy of a file as an artifact (the file may be replaced or removed before the
+        writer gets to it)."""
+        import shutil
+
+        copy = self._scratch() / path.name
+        shutil.copy2(path, copy)
+        record = {"op": "log_artifact", "file": str(copy), "artifact_path": artifact_path}
+        self._do(self.client.log_artifact, self.run_id, str(copy), artifact_path, record=record)
+
     def json_file(self, value: Mapping[str, Any], artifact_file: str) -> None:
         text = json.dumps(dict(value), indent=2)
         record = {"op": "log_text", "text": text, "artifact_file": artifact_file}
@@ -674,7 +696,13 @@ class RunLog:
                       run_id=self.run_id, model=model, signature=signature,
                       pip_requirements=pins)  # fmt: skip
 
-        self._do(log, what="the model")
+        def spooled() -> dict[str, Any]:
+            path = self._scratch() / "model.keras"
+            model.save(path)
+            return {"op": "log_model", "file": str(path), "name": name, "pins": pins,
+                    "signature": signature.to_dict()}  # fmt: skip
+
+        self._do(log, record=spooled, what="the model")
 
 
 class Opening:
@@ -880,9 +908,15 @@ class Tracker:
         liveness.Heartbeat.add(self.client, run_id)
         return log
 
-    def find_resumable(self, config_hash: str) -> tuple[Run, Path] | None:
+    @property
+    def remote(self) -> bool:
+        """A store on a server: files written here are not where another machine looks."""
+        return self.uri.startswith(("http://", "https://", "databricks"))
+
+    def find_resumable(self, config_hash: str, fetch_to: Path) -> tuple[Run, Path] | None:
         """The latest run of the same config that a stop or a dead process ended before its
-        end, with a checkpoint on this machine to continue from."""
+        end, with a checkpoint to continue from: its file on this machine, or (a remote store)
+        its copy among the run's artifacts, downloaded to fetch_to."""
         # (MLflow's search has no IN for statuses.)
         found = self._search(f"tags.`lstmlab.config_hash` = '{config_hash}'", 50)
         for r in found:
@@ -893,6 +927,14 @@ class Tracker:
             path = r.data.tags.get(CHECKPOINT)
             if path and Path(path).is_file():
                 return r, Path(path)
+            if path and self.remote:
+                try:
+                    got = self.client.download_artifacts(
+                        r.info.run_id, f"{CHECKPOINT_ARTIFACT}/{Path(path).name}", str(fetch_to)
+                    )
+                except MlflowException:
+                    continue  # never uploaded
+                return r, Path(got)
         return None
 
     def bury_dead(self, runs: list[Run]) -> list[str]:
