@@ -17,27 +17,22 @@ from mlflow.tracking import MlflowClient
 
 BIN = Path(sys.executable).parent
 STEPS = 20000
+# MLflow's client gives up on a dead server after a few quick retries (by default it retries
+# for minutes); lstmlab's writer then tries again every second.
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+       "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}  # fmt: skip
 
 
 @pytest.mark.slow
 def test_training_goes_on_through_a_server_outage_and_nothing_is_lost(tmp_path):
     port = free_port()
-    # MLflow's client gives up on a dead server after a few quick retries (by default it
-    # retries for minutes); lstmlab's writer then tries again every second.
-    env = {
-        **os.environ,
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-    }
     out: list[tuple[float, str]] = []
     with serve_mlflow(tmp_path / "server", port=port) as url:
         proc = subprocess.Popen(
             [str(BIN / "lstmlab"), f"schedule.epochs={STEPS}", "schedule.chunk=500",
              "model.units=4", "eval.samples=40", "eval.show=0", "tracking.log_model=false",
              "tracking.log_every=1", f"tracking.uri={url}", f"hydra.run.dir={tmp_path}/out"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
         )  # fmt: skip
 
         def read() -> None:
@@ -82,13 +77,6 @@ def test_training_goes_on_through_a_server_outage_and_nothing_is_lost(tmp_path):
 @pytest.mark.slow
 def test_a_store_still_away_at_the_end_leaves_a_spool_that_lstmlab_sync_sends(tmp_path):
     port = free_port()
-    env = {
-        **os.environ,
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-    }
     out: list[str] = []
     with serve_mlflow(tmp_path / "server", port=port) as url:
         proc = subprocess.Popen(
@@ -96,7 +84,7 @@ def test_a_store_still_away_at_the_end_leaves_a_spool_that_lstmlab_sync_sends(tm
              "model.units=4", "eval.samples=40", "eval.show=0", "tracking.log_model=true",
              "tracking.log_every=1", "tracking.outage_wait=3", f"tracking.uri={url}",
              f"hydra.run.dir={tmp_path}/out"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
         )  # fmt: skip
         threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True).start()
         deadline = time.monotonic() + 120
@@ -119,7 +107,7 @@ def test_a_store_still_away_at_the_end_leaves_a_spool_that_lstmlab_sync_sends(tm
 
     with serve_mlflow(tmp_path / "server", port=port) as url:
         sync = subprocess.run([str(BIN / "lstmlab-sync"), str(folder)], capture_output=True,
-                              text=True, timeout=300, env=env)  # fmt: skip
+                              text=True, timeout=300, env=ENV)  # fmt: skip
         assert sync.returncode == 0, sync.stderr[-2000:]
         assert f"lstmlab-sync: run {folder.name}: " in sync.stdout
         assert not folder.exists()
