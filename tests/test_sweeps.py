@@ -26,18 +26,30 @@ def test_parallel_sweep_on_a_fresh_store_groups_jobs_under_one_parent(tmp_path, 
     # Two joblib workers and a store that does not exist yet: MLflow's table creation would
     # race between the workers if the parent did not create the store first.
     proc = run_cli(
-        tmp_path, "experiment=compare_merge_modes", "model.merge_mode=sum,mul", "seed=0,1",
+        tmp_path, "experiment=compare_merge_modes", "model.merge_mode=sum,mul", "seed=0,1,2,3",
         "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"tracking.uri={store}", *TINY,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "[HYDRA] Joblib.Parallel(n_jobs=2" in proc.stderr + proc.stdout
+    assert "launching 8 jobs as 4 tasks" in proc.stderr + proc.stdout
     parent, children = _split(runs_of(store, "lstmlab"))
     assert parent.info.status == "FINISHED"
     assert parent.info.run_name == "sweep compare_merge_modes"
-    assert parent.data.tags["lstmlab.children"] == "4" and parent.data.tags["lstmlab.failed"] == "0"
+    assert parent.data.tags["lstmlab.children"] == "8" and parent.data.tags["lstmlab.failed"] == "0"
     assert {c.info.run_name for c in children} == {
-        f"merge_mode={m} seed={s}" for m in ("sum", "mul") for s in (0, 1)
+        f"merge_mode={m} seed={s}" for m in ("sum", "mul") for s in range(4)
     }
+    # Jobs keep Hydra's numbers (sweep order); two seeds of one model, one program, are one
+    # task of one worker (the liveness tags say which process ran a job).
+    num = {c.info.run_name: int(c.data.tags["lstmlab.job"]) for c in children}
+    pid = {c.info.run_name: c.data.tags["lstmlab.pid"] for c in children}
+    for m, first in (("sum", 0), ("mul", 4)):
+        assert [num[f"merge_mode={m} seed={s}"] for s in range(4)] == list(range(first, first + 4))
+        for a, b in ((0, 1), (2, 3)):
+            assert pid[f"merge_mode={m} seed={a}"] == pid[f"merge_mode={m} seed={b}"]
+    assert len(set(pid.values())) == 2
+    job5 = (tmp_path / "multirun" / "5" / ".hydra" / "overrides.yaml").read_text()
+    assert "model.merge_mode=mul" in job5 and "seed=1" in job5
     client = MlflowClient(store)
     for c in children:
         assert c.info.status == "FINISHED"

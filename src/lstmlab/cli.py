@@ -8,7 +8,6 @@ import gc
 import os
 import sys
 import time
-import warnings
 from contextlib import suppress
 from pathlib import Path
 from typing import NoReturn
@@ -37,11 +36,6 @@ register_configs()
 # (which imports this module), for memory the process is about to give back anyway. Exit
 # handlers run last-registered first, so this one runs after all the others.
 atexit.register(gc.freeze)
-
-# conf/hydra/launcher/ray.yaml completes hydra-ray-launcher's own "ray" option (same name, so
-# `hydra/launcher=ray` works as documented); Hydra checks it against the plugin's schema and
-# says that matching by name is deprecated, on every run.
-warnings.filterwarnings("ignore", message=".*validated against ConfigStore schema with the same")
 
 # TensorFlow's C++ log lines, once per process and per parallel worker, drown the runs'
 # output: start-up INFO lines, and ERROR lines on every load from the persistent XLA cache
@@ -77,12 +71,12 @@ def sweep_shape(hc: DictConfig) -> tuple[set[str], int | None]:
     """The keys this job's multirun varies and its number of jobs (None for sweepers that
     choose jobs as they go), from the multirun.yaml Hydra writes first (a job's own overrides
     hold single values)."""
-    from lstmlab.sweeps import expand, swept_keys
+    from lstmlab.sweeps import expand, is_basic, swept_keys
 
     saved = Path(hc.sweep.dir) / "multirun.yaml"
     overrides = list(OmegaConf.load(saved).hydra.overrides.task) if saved.is_file() else []
     params = hc.sweeper.get("params")
-    basic = str(hc.sweeper.get("_target_", "")).endswith("BasicSweeper")
+    basic = is_basic(hc.sweeper)
     count = len(expand(overrides, params)) if basic and saved.is_file() else None
     return swept_keys(overrides, params), count
 
@@ -98,7 +92,7 @@ def _job(settings: Config) -> Job:
         tags["lstmlab.job"] = str(hc.job.num)
         varying, count = sweep_shape(hc)
     threads = settings.threads
-    if not threads and "joblib" in str(hc.launcher.get("_target_", "")):
+    if not threads and "joblib" in str(hc.launcher.get("_target_", "")).lower():
         # Parallel workers share the cores instead of each spinning up a pool of all of them.
         workers = hc.launcher.n_jobs if hc.launcher.n_jobs > 0 else os.cpu_count() or 1
         threads = max(1, (os.cpu_count() or 1) // workers)

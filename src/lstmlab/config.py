@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -24,6 +25,13 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 # every worker process) writes to the same place.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = PROJECT_ROOT / "conf"
+
+# conf/hydra/launcher/ray.yaml completes hydra-ray-launcher's own "ray" option, and
+# conf/hydra/launcher/joblib.yaml and conf/hydra/sweeper/basic.yaml put lstmlab's plugins under
+# the names of Hydra's (so `hydra/launcher=joblib` works as documented); Hydra checks each
+# against the schema of that name and says that matching by name is deprecated, every time
+# it composes.
+warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema with the")
 # The default store (conf/tracking/local.yaml), for the commands that read it back.
 DEFAULT_TRACKING_URI = f"sqlite:///{PROJECT_ROOT}/mlflow.db"
 MB = 2**20

@@ -167,6 +167,16 @@ def _describe(log, cfg: DictConfig, resolved: dict, job: Job, dataset: Dataset) 
         log.json_file(dataset.normalization, "dataset/normalization.json")
 
 
+def import_run() -> None:
+    """Import what run() imports as it starts (TensorFlow, Keras, MLflow and lstmlab's modules
+    around them): the launcher's workers do it before their first job arrives."""
+    import keras  # noqa: F401
+    import mlflow  # noqa: F401
+    import tensorflow  # noqa: F401
+
+    from lstmlab import checkpoints, evaluation, models, plots, progress, schedules, tracking  # noqa: F401, E501
+
+
 def run(
     cfg: DictConfig,
     settings: Config,

@@ -13,14 +13,14 @@ import re
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lstmlab.config import CONF_DIR, GROUPS, ConfigError, register_configs, to_settings
+from lstmlab.composition import is_value
+from lstmlab.config import CONF_DIR, ConfigError, register_configs, to_settings
 from lstmlab.data import DataError
-from lstmlab.sweeps import expand
+from lstmlab.sweeps import expand, is_basic
 
 register_configs()
 
@@ -69,7 +69,7 @@ def jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
         return [overrides]
     params = base.hydra.sweeper.get("params")
     params = OmegaConf.to_container(params) if params else {}
-    if not str(base.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+    if not is_basic(base.hydra.sweeper):
         # Other sweepers (Optuna) choose their jobs as they go, from ranges: check the fixed
         # part here; each job is still checked when it starts.
         return [[o.input_line for o in parsed if not o.is_sweep_override()]]
@@ -89,31 +89,17 @@ def _check_data(settings, checked: set[str]) -> None:
         load_data(settings)
 
 
-def _is_value(override: Override) -> bool:
-    """A plain change of a config value (model.units=8), which Hydra applies to the composed
-    config as OmegaConf.update does; not a choice of a group option (model=gru), an addition,
-    a deletion, or one of Hydra's own settings, which change the composition itself."""
-    key = override.key_or_group
-    return (
-        override.type is OverrideType.CHANGE
-        and override.package is None
-        and "/" not in key
-        and key not in GROUPS
-        and not key.startswith("hydra")
-    )
-
-
 def _compose(job: list[str], composed: dict[tuple[str, ...], DictConfig]) -> DictConfig:
     """A job's config. Hydra's composition costs ~0.4 s; a sweep's jobs mostly differ in
     values only, so it runs once per distinct set of the other overrides, and each job's value
     changes are applied to a copy."""
     parsed = OverridesParser.create().parse_overrides(job)
-    structure = tuple(o.input_line for o in parsed if not _is_value(o))
+    structure = tuple(o.input_line for o in parsed if not is_value(o))
     if structure not in composed:
         composed[structure] = compose("config", list(structure))
     cfg = copy.deepcopy(composed[structure])
     for o in parsed:
-        if _is_value(o):
+        if is_value(o):
             OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
     return cfg
 

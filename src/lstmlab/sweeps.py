@@ -32,6 +32,15 @@ def expand(overrides: Iterable[str], params: Mapping[str, Any] | None) -> list[l
     return batch
 
 
+# The sweepers whose jobs are the cartesian product of the sweep's values (expand above).
+BASIC_SWEEPERS = ("hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                  "hydra_plugins.lstmlab.sweeper.Sweeper")  # fmt: skip
+
+
+def is_basic(sweeper: Mapping[str, Any]) -> bool:
+    return str(sweeper.get("_target_", "")) in BASIC_SWEEPERS
+
+
 def sweep_key(preset: str | None, overrides: Iterable[str], params: Mapping[str, Any]) -> str:
     """What defines a sweep: its preset, its command line less Hydra's own settings (launcher,
     folders) and where it is logged, and the preset's sweep params. The same key again means

@@ -1,0 +1,191 @@
+"""hydra/launcher=joblib: Hydra's joblib launcher (the same keys, the same jobs and job numbers,
+the same output folders), made for sweeps of many short jobs.
+
+A job of a tutorial sweep trains for 0.05 s; what it costs is around that, and this launcher
+takes three parts of it away:
+- the workers start with the sweep (WarmWorkers) and import TensorFlow, Keras and MLflow
+  while the parent process opens the store and checks the jobs, instead of after;
+- jobs that differ only in their seed or learning rate (the values a compiled program takes
+  as inputs: experiment.program_key) run one after another on one worker, which compiles
+  their program once (schedules.reuse); Hydra's launcher hands jobs out one by one, so every
+  worker ends up compiling every program of the sweep;
+- a worker composes its jobs with composition.JobConfigs (one Hydra composition per
+  structure), not each from scratch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.experimental.callback import Callback
+from hydra.types import HydraContext, TaskFunction
+from hydra_plugins.hydra_joblib_launcher import joblib_launcher
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from lstmlab.composition import JobConfigs
+
+log = logging.getLogger(__name__)
+
+TARGET = "hydra_plugins.lstmlab.launcher.JoblibLauncher"
+
+# What a compiled program takes as inputs rather than baking in (experiment.program_key):
+# jobs that differ only in these share their programs.
+_INPUTS = ("seed", "model.learning_rate")
+
+
+def tasks(job_overrides: Sequence[Sequence[str]], workers: int) -> list[list[int]]:
+    """The sweep's job indices as joblib tasks: jobs that differ only in their inputs (_INPUTS)
+    together, in pieces of at most a 2*workers-th of the sweep so that every worker stays busy
+    to the end."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, overrides in enumerate(job_overrides):
+        key = tuple(o for o in overrides if o.lstrip("+~").partition("=")[0] not in _INPUTS)
+        groups.setdefault(key, []).append(i)
+    size = max(1, math.ceil(len(job_overrides) / (2 * workers)))
+    return [g[k : k + size] for g in groups.values() for k in range(0, len(g), size)]
+
+
+def _joblib_kwargs(launcher_cfg: Any) -> dict[str, Any]:
+    """joblib.Parallel's arguments, as Hydra's launcher passes them (its keys less _target_)."""
+    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg  # imports joblib
+
+    kwargs = {k: v for k, v in dict(launcher_cfg).items() if k != "_target_"}
+    kwargs["backend"] = "loky"  # Hydra's launcher forces it: threads cannot run Hydra jobs
+    process_joblib_cfg(kwargs)
+    return kwargs
+
+
+def _workers(kwargs: dict[str, Any]) -> int:
+    from joblib import effective_n_jobs
+
+    return effective_n_jobs(kwargs.get("n_jobs", -1))
+
+
+def _warm() -> int:
+    # What a job imports (lstmlab.cli first: it quiets TensorFlow's C++ log).
+    import os
+
+    import lstmlab.cli  # noqa: F401
+    from lstmlab.experiment import import_run
+
+    import_run()
+    return os.getpid()
+
+
+_warming: threading.Thread | None = None
+# The workers the last warm-up started, by PID.
+warmed: list[int] = []
+
+
+class WarmWorkers(Callback):
+    """Starts a joblib sweep's worker processes as the sweep starts. joblib keeps its workers
+    for the next Parallel call with the same arguments, the launcher's."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _warming
+        if config.hydra.launcher.get("_target_") != TARGET:
+            return
+        from joblib import Parallel, delayed
+
+        parallel = _joblib_kwargs(OmegaConf.to_container(config.hydra.launcher, resolve=True))
+        n = _workers(parallel)
+        def start() -> None:
+            warmed[:] = Parallel(**parallel)(delayed(_warm)() for _ in range(n))
+
+        _warming = threading.Thread(
+            target=start,
+            name="lstmlab-warm-workers",
+            daemon=True,  # a sweep that stops before launching does not wait for it
+        )
+        _warming.start()
+
+
+# Per worker process: the job configs of the sweep it works for (cached compositions).
+_configs: dict[str, JobConfigs] = {}
+
+
+def _run_jobs(
+    sweep: str,
+    jobs: list[tuple[int, Sequence[str]]],
+    hydra_context: HydraContext,
+    config: DictConfig,
+    task_function: TaskFunction,
+    singleton_state: dict[Any, Any],
+) -> list[JobReturn]:
+    """One task in a worker: its jobs one after another, as Hydra's execute_job runs one."""
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    if sweep not in _configs:
+        _configs.clear()
+        _configs[sweep] = JobConfigs(hydra_context.config_loader, config)
+    returns = []
+    for idx, overrides in jobs:
+        sweep_config = _configs[sweep].compose(overrides)
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
+            sweep_config.hydra.job.num = idx
+        HydraConfig.instance().set_config(sweep_config)
+        returns.append(
+            run_job(
+                hydra_context=hydra_context,
+                config=sweep_config,
+                task_function=task_function,
+                job_dir_key="hydra.sweep.dir",
+                job_subdir_key="hydra.sweep.subdir",
+            )
+        )
+    return returns
+
+
+class JoblibLauncher(joblib_launcher.JoblibLauncher):
+    def setup(self, **kwargs: Any) -> None:
+        super().setup(**kwargs)
+        self._sweep = uuid.uuid4().hex
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> list[JobReturn]:
+        from joblib import Parallel, delayed
+
+        assert self.config is not None and self.hydra_context is not None
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        parallel = _joblib_kwargs(self.joblib)
+        groups = tasks(job_overrides, _workers(parallel))
+        log.info(
+            f"Joblib.Parallel({','.join(f'{k}={v}' for k, v in parallel.items())}) is launching "
+            f"{len(job_overrides)} jobs as {len(groups)} tasks"
+        )
+        log.info(f"Launching jobs, sweep output dir : {sweep_dir}")
+        for idx, overrides in enumerate(job_overrides):
+            log.info(f"\t#{initial_job_idx + idx} : {' '.join(filter_overrides(overrides))}")
+        if _warming is not None:
+            _warming.join()  # one Parallel call at a time on joblib's shared workers
+        state = Singleton.get_state()
+        done = Parallel(**parallel)(
+            delayed(_run_jobs)(
+                self._sweep,
+                [(initial_job_idx + i, job_overrides[i]) for i in group],
+                self.hydra_context,
+                self.config,
+                self.task_function,
+                state,
+            )  # fmt: skip
+            for group in groups
+        )
+        returns: list[JobReturn | None] = [None] * len(job_overrides)
+        for group, rets in zip(groups, done, strict=True):
+            for i, ret in zip(group, rets, strict=True):
+                returns[i] = ret
+        return returns  # type: ignore[return-value]
