@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import gc
 import os
 import sys
@@ -71,14 +72,24 @@ def sweep_shape(hc: DictConfig) -> tuple[set[str], int | None]:
     """The keys this job's multirun varies and its number of jobs (None for sweepers that
     choose jobs as they go), from the multirun.yaml Hydra writes first (a job's own overrides
     hold single values)."""
-    from lstmlab.sweeps import expand, is_basic, swept_keys
+    from lstmlab.sweeps import is_basic
 
-    saved = Path(hc.sweep.dir) / "multirun.yaml"
+    params = hc.sweeper.get("params") or {}
+    keys, count = _sweep_shape(str(hc.sweep.dir), tuple(params.items()), is_basic(hc.sweeper))
+    return set(keys), count
+
+
+@functools.lru_cache(maxsize=4)
+def _sweep_shape(
+    sweep_dir: str, params: tuple[tuple[str, str], ...], basic: bool
+) -> tuple[set[str], int | None]:
+    # Once per sweep and worker process: every job of the sweep has the same answer.
+    from lstmlab.sweeps import expand, swept_keys
+
+    saved = Path(sweep_dir) / "multirun.yaml"
     overrides = list(OmegaConf.load(saved).hydra.overrides.task) if saved.is_file() else []
-    params = hc.sweeper.get("params")
-    basic = is_basic(hc.sweeper)
-    count = len(expand(overrides, params)) if basic and saved.is_file() else None
-    return swept_keys(overrides, params), count
+    count = len(expand(overrides, dict(params))) if basic and saved.is_file() else None
+    return swept_keys(overrides, dict(params)), count
 
 
 def _job(settings: Config) -> Job:

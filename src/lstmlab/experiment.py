@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from lstmlab.config import MB, BulkConfig, Config, ConfigError, fingerprint
+from lstmlab.config import MB, BulkConfig, Config, ConfigError, CustomModelConfig, fingerprint
 from lstmlab.data import DataError, Dataset, load, rngs
 
 if TYPE_CHECKING:
@@ -125,16 +125,27 @@ def xla_cache(folder: str | None) -> None:
     ).strip()
 
 
-def prepare_tensorflow(seed: int, threads: int) -> np.random.Generator:
-    """Fresh Keras state, thread caps, seeds for Python, numpy and TensorFlow (weights),
-    deterministic TF ops; returns the training data's random stream."""
+def prepare_tensorflow(seed: int, threads: int, tf_seed: bool = True) -> np.random.Generator:
+    """Fresh Keras state, thread caps, seeds for Python, numpy, Keras (weights, dropout) and,
+    with tf_seed, TensorFlow's stateful random ops; deterministic TF ops; returns the training
+    data's random stream."""
+    import random
+    import threading
+
     import keras
     import tensorflow as tf
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+    from keras.src.utils import rng_utils
 
     # A process may run many jobs (the basic launcher, reused joblib workers): start each
-    # from a clean Keras name scope. Without the full garbage collection it would also do
-    # (0.4 s a job, with the models kept for reuse alive anyway).
-    keras.backend.clear_session(free_memory=False)
+    # from a clean Keras state (layer-name counters, settings), the global state
+    # keras.backend.clear_session resets. Not clear_session itself: its full garbage
+    # collection took 0.4 s a job (the models kept for reuse stay alive anyway), and it also
+    # empties TensorFlow's kernel cache, after which every compiled function kept with a
+    # reused model instantiates its graph again on its next call (0.1 s a job for predict).
+    global_state.GLOBAL_STATE_TRACKER = threading.local()
+    global_state.GLOBAL_SETTINGS_TRACKER = threading.local()
     # Each job builds its own compiled loop; TF would warn about "retracing" from the second
     # job of a process on.
     tf.get_logger().setLevel("ERROR")
@@ -144,7 +155,16 @@ def prepare_tensorflow(seed: int, threads: int) -> np.random.Generator:
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError:
             pass  # TF is already running in this worker, with the caps of its first job
-    keras.utils.set_random_seed(seed)
+    if tf_seed:
+        keras.utils.set_random_seed(seed)
+    else:
+        # keras.utils.set_random_seed less TensorFlow's global seed, which lstmlab's own
+        # models never draw from (Keras' seed generators give their weights and dropout) and
+        # whose setting also empties TensorFlow's kernel caches (0.1 s a job, as above).
+        global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+        global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+        random.seed(seed)
+        np.random.seed(seed)
     tf.config.experimental.enable_op_determinism()
     return rngs(seed)[0]
 
@@ -172,6 +192,7 @@ def import_run() -> None:
     around them): the launcher's workers do it before their first job arrives."""
     import keras  # noqa: F401
     import mlflow  # noqa: F401
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401 (a database store's, ~1 s)
     import tensorflow  # noqa: F401
 
     from lstmlab import checkpoints, evaluation, models, plots, progress, schedules, tracking  # noqa: F401, E501
@@ -210,7 +231,9 @@ def run(
     task = dataset.task
     stop = stop or (lambda: None)
     xla_cache(settings.xla_cache)
-    train_rng = prepare_tensorflow(settings.seed, job.threads)
+    # A custom model's code may draw from TensorFlow's own random ops: it gets TF's seed.
+    custom = isinstance(settings.model, CustomModelConfig)
+    train_rng = prepare_tensorflow(settings.seed, job.threads, tf_seed=custom)
     # Built before the MLflow run: a model that does not fit the task (model.head on
     # per-timestep labels, a custom model with the wrong output) is a ConfigError, no run.
     model = reuse(build_model(settings.model, task), program_key(settings, task))

@@ -98,6 +98,7 @@ class WarmWorkers(Callback):
 
         parallel = _joblib_kwargs(OmegaConf.to_container(config.hydra.launcher, resolve=True))
         n = _workers(parallel)
+
         def start() -> None:
             warmed[:] = Parallel(**parallel)(delayed(_warm)() for _ in range(n))
 
