@@ -9,9 +9,9 @@ import pytest
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
-from hydra_plugins.lstmlab.launcher import tasks
 from omegaconf import OmegaConf
 
+from hydra_plugins.lstmlab.launcher import tasks
 from lstmlab.composition import JobConfigs
 from lstmlab.config import CONF_DIR, register_configs
 from lstmlab.sweeps import expand
@@ -85,8 +85,9 @@ def test_jobs_that_share_a_program_are_one_task():
 
 
 def test_the_warm_workers_are_the_ones_the_launcher_uses():
-    from hydra_plugins.lstmlab import launcher
     from joblib import Parallel, delayed
+
+    from hydra_plugins.lstmlab import launcher
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()

@@ -10,11 +10,11 @@ import numpy as np
 
 from lstmlab.data import Sequences, Task
 
-# A predict call of short sequences costs about the same for 256 sequences as for 1024 (Keras'
-# graph runs the time loop step by step: 4 calls of 256 took 63 ms, 1 of 1000 7 ms), so a split
-# is predicted in as few calls as memory allows: at most this many timesteps (sequences x
-# length) a call, which keeps a BiLSTM(64)'s per-step outputs near 128 MB.
-_TIMESTEPS_PER_CALL = 2**18
+# A predict call runs the time loop step by step whatever the batch, so fewer, larger calls
+# are cheaper (1024 sequences of 10 steps, BiLSTM(20): 4 calls of 256 took 12 ms, one of 1024
+# 7 ms), up to this many timesteps (sequences x length) a call: larger batches raised the peak
+# memory of a bulk run's 50 000 test sequences (+330 MiB at 2**18).
+_TIMESTEPS_PER_CALL = 2**15
 # Keras clips probabilities to [eps, 1 - eps] in its cross-entropies; so does this.
 _EPS = 1e-7
 
