@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 import traceback
-import urllib.error
 import urllib.request
 import warnings
 from collections import deque
@@ -150,21 +149,33 @@ def check_store(uri: str, timeout: float = 5.0) -> None:
         try:
             with urllib.request.urlopen(f"{base}/health", timeout=timeout):
                 pass
-            # An API call, with the credentials MLflow's client will send: a server behind
-            # authentication answers /health to anyone.
-            probe = urllib.request.Request(
-                f"{base}/api/2.0/mlflow/experiments/search?max_results=1", headers=_auth_headers()
-            )
-            with urllib.request.urlopen(probe, timeout=timeout):
-                return
-        except urllib.error.HTTPError as exc:
-            raise StoreUnavailable(f"tracking.uri={uri}: {_refusal(exc.code)}") from None
         except OSError as exc:
             reason = getattr(exc, "reason", exc)
             raise StoreUnavailable(
                 f"tracking.uri={uri}: no MLflow server answers ({reason}); start one or set "
                 "tracking.uri to another store"
             ) from None
+        # An API call, sent the way MLflow's client sends its own (its credentials from the
+        # environment or ~/.mlflow/credentials, its TLS settings): a server behind
+        # authentication answers /health to anyone.
+        from mlflow.exceptions import MlflowException
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.rest_utils import http_request
+
+        creds = get_default_host_creds(base)
+        try:
+            response = http_request(
+                creds, "/api/2.0/mlflow/experiments/search", "GET", max_retries=0,
+                timeout=timeout, raise_on_status=False, params={"max_results": 1},
+            )  # fmt: skip
+        except MlflowException as exc:
+            raise StoreUnavailable(
+                f"tracking.uri={uri}: the server did not answer an API call "
+                f"({str(exc.message).splitlines()[0]})"
+            ) from None
+        if response.status_code != 200:
+            given = bool((creds.username and creds.password) or creds.token)
+            raise StoreUnavailable(f"tracking.uri={uri}: {_refusal(response.status_code, given)}")
     elif uri.startswith("sqlite:///"):
         db = Path(uri.removeprefix("sqlite:///"))
         if not db.parent.is_dir():
@@ -176,24 +187,9 @@ def check_store(uri: str, timeout: float = 5.0) -> None:
 _CREDENTIALS = "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
 
 
-def _auth_headers() -> dict[str, str]:
-    """The Authorization header MLflow's client sends, from the same environment variables."""
-    import base64
-
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if user and password:
-        pair = base64.b64encode(f"{user}:{password}".encode()).decode()
-        return {"Authorization": f"Basic {pair}"}
-    if token:
-        return {"Authorization": f"Bearer {token}"}
-    return {}
-
-
-def _refusal(code: int) -> str:
+def _refusal(code: int, credentials: bool) -> str:
     """What an HTTP error of the probe means, in words (never the credentials themselves)."""
-    if code == 401 and _auth_headers():
+    if code == 401 and credentials:
         return f"the server refused the credentials (401) in {_CREDENTIALS}"
     if code == 401:
         return f"the server asks for credentials (401): set {_CREDENTIALS}"

@@ -15,6 +15,7 @@ takes three parts of it away:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -98,9 +99,13 @@ class WarmWorkers(Callback):
 
         parallel = _joblib_kwargs(OmegaConf.to_container(config.hydra.launcher, resolve=True))
         n = _workers(parallel)
+        if n <= 1:
+            return  # joblib runs the jobs in this process: nothing to start
 
         def start() -> None:
-            warmed[:] = Parallel(**parallel)(delayed(_warm)() for _ in range(n))
+            # Only a head start: if it fails, the jobs meet the same error and report it.
+            with contextlib.suppress(Exception):
+                warmed[:] = Parallel(**parallel)(delayed(_warm)() for _ in range(n))
 
         _warming = threading.Thread(
             target=start,
