@@ -11,9 +11,10 @@ import numpy as np
 from lstmlab.data import Sequences, Task
 
 # A predict call runs the time loop step by step whatever the batch, so fewer, larger calls
-# are cheaper (1024 sequences of 10 steps, BiLSTM(20): 4 calls of 256 took 12 ms, one of 1024
-# 7 ms), up to this many timesteps (sequences x length) a call: larger batches raised the peak
-# memory of a bulk run's 50 000 test sequences (+330 MiB at 2**18).
+# are cheaper (1024 sequences of 10 steps, BiLSTM(20), timed by hand: 4 calls of 256 took
+# 12 ms, one of 1024 7 ms), up to this many timesteps (sequences x length) a call: larger
+# batches raised the peak memory of a bulk run's 50 000 test sequences (make bench: +330 MiB
+# at 2**18).
 _TIMESTEPS_PER_CALL = 2**15
 # Keras clips probabilities to [eps, 1 - eps] in its cross-entropies; so does this.
 _EPS = 1e-7

@@ -344,13 +344,17 @@ class Writer:
                 self._jobs.append(job)
             self._cond.notify_all()
 
-    def _spool_record(self, record: dict[str, Any]) -> None:
+    def _open_spool(self) -> Any:
         if self._spool is None:
             from lstmlab.spool import Spool
 
             self._spool = Spool(self._client.tracking_uri, self._run_id)
+        return self._spool
+
+    def _spool_record(self, record: dict[str, Any]) -> None:
+        if self._spool is None:
             print(f"lstmlab: the tracking store does not answer; training goes on, metrics "
-                  f"wait in {self._spool.folder}", file=sys.stderr, flush=True)  # fmt: skip
+                  f"wait in {self._open_spool().folder}", file=sys.stderr, flush=True)  # fmt: skip
         self._spool.add(record)
 
     def flush(self, wait: float | None = None, give_up: bool = True) -> None:
@@ -379,11 +383,7 @@ class Writer:
             elif job.what != "the spool":
                 self._spool_record(record)
         self._spooled = 0
-        if self._spool is None:
-            from lstmlab.spool import Spool
-
-            self._spool = Spool(self._client.tracking_uri, self._run_id)
-        return StoreGone(self._spool.folder, lost)
+        return StoreGone(self._open_spool().folder, lost)
 
     def spool_end(self, record: dict[str, Any]) -> None:
         """After StoreGone: the run's end, last in the spool."""
