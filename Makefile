@@ -34,8 +34,12 @@ $(STAMP): pyproject.toml constraints.txt
 run: install
 	$(BIN)/lstmlab $(ARGS)
 
+# Two pytest workers: most end-to-end tests wait on a subprocess or a server, so one core idles
+# without them. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+
 test: install system-deps
-	$(BIN)/python -m pytest --durations=25
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=25
 
 # Debian's Chromium, for the test that renders the MLflow UI (tests/test_server.py), iproute2,
 # for the Ray test's network namespace (tests/test_ray.py), and PostgreSQL's server binaries, for
@@ -54,7 +58,7 @@ system-deps:
 
 # Everything but the end-to-end CLI runs.
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples
