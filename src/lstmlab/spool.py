@@ -21,6 +21,7 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,10 @@ def replay(folder: Path, client: Any = None) -> int:
     """Send a spool folder's writes to its store, in order, then remove the folder. Returns
     the number of writes sent. Interrupted (the store went away again), it continues where it
     stopped the next time: the count of writes sent is kept in ``sent``."""
-    from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
     meta = json.loads((folder / "meta.json").read_text())
     client = client or MlflowClient(meta["uri"])
-    run_id = meta["run_id"]
     writes = folder / "writes.jsonl"
     lines = writes.read_text().splitlines() if writes.exists() else []
     progress = folder / "sent"
@@ -72,38 +71,62 @@ def replay(folder: Path, client: Any = None) -> int:
     for i, line in enumerate(lines):
         if i < done:
             continue
-        r = json.loads(line)
-        op = r["op"]
-        if op == "log_batch":
-            client.log_batch(
-                run_id,
-                metrics=[Metric(k, v, t, s) for k, v, t, s in r.get("metrics", [])],
-                params=[Param(k, v) for k, v in r.get("params", [])],
-            )
-        elif op == "set_tag":
-            client.set_tag(run_id, r["key"], r["value"])
-        elif op == "log_text":
-            client.log_text(run_id, r["text"], r["artifact_file"])
-        elif op == "log_artifact":
-            client.log_artifact(run_id, str(folder / r["file"]), r.get("artifact_path"))
-        elif op == "log_artifacts":
-            client.log_artifacts(run_id, str(folder / r["dir"]), r.get("artifact_path"))
-        elif op == "log_inputs":
-            from google.protobuf.json_format import Parse
-            from mlflow.entities import DatasetInput
-            from mlflow.protos.service_pb2 import DatasetInput as DatasetInputProto
-
-            inputs = [DatasetInput.from_proto(Parse(j, DatasetInputProto())) for j in r["inputs"]]
-            client.log_inputs(run_id, datasets=inputs)
-        elif op == "log_model":
-            _log_model(client, run_id, folder / r["file"], r)
-        elif op == "set_terminated":
-            client.set_terminated(run_id, r["status"], r.get("end_time"))
-        else:
-            raise ValueError(f"{folder}: unknown write {op!r}")
+        send(client, meta["run_id"], json.loads(line), folder)
         progress.write_text(str(i + 1))
     shutil.rmtree(folder)
     return len(lines)
+
+
+def send(client: Any, run_id: str, r: dict[str, Any], root: Path = Path("/")) -> None:
+    """One write of a run, given as its record (the form the spool keeps it in), sent to the
+    store: the one place each kind of write is made, for a run's writer and for lstmlab-sync.
+    Paths in a record are absolute, or relative to root (the spool folder)."""
+    from mlflow.entities import Metric, Param
+
+    op = r["op"]
+    if op == "log_batch":
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, t, s) for k, v, t, s in r.get("metrics", [])],
+            params=[Param(k, v) for k, v in r.get("params", [])],
+        )
+    elif op == "set_tag":
+        client.set_tag(run_id, r["key"], r["value"])
+    elif op == "log_text":
+        client.log_text(run_id, r["text"], r["artifact_file"])
+    elif op == "log_artifact":
+        client.log_artifact(run_id, str(root / r["file"]), r.get("artifact_path"))
+    elif op == "log_artifacts":
+        client.log_artifacts(run_id, str(root / r["dir"]), r.get("artifact_path"))
+    elif op == "log_inputs":
+        _log_inputs(client, run_id, r["inputs"])
+    elif op == "log_model":
+        _log_model(client, run_id, root / r["file"], r)
+    elif op == "set_terminated":
+        client.set_terminated(run_id, r["status"], r.get("end_time"))
+    else:
+        raise ValueError(f"unknown write {op!r} for run {run_id}")
+
+
+def _log_inputs(client: Any, run_id: str, protos: list[str]) -> None:
+    from google.protobuf.json_format import Parse
+    from mlflow.entities import DatasetInput
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.service_pb2 import DatasetInput as DatasetInputProto
+
+    inputs = [DatasetInput.from_proto(Parse(j, DatasetInputProto())) for j in protos]
+    # The store looks a dataset up by name and digest and inserts it when missing, in two
+    # steps: parallel jobs logging the same dataset for the first time race, and the loser
+    # fails on the unique key. Its second try finds the winner's row.
+    for attempt in range(5):
+        try:
+            client.log_inputs(run_id, datasets=inputs)
+            return
+        except MlflowException as exc:
+            text = str(exc).lower()
+            if attempt == 4 or not ("unique constraint" in text or "duplicate" in text):
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _log_model(client: Any, run_id: str, path: Path, r: dict[str, Any]) -> None:

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from mlflow.entities import Metric, Param, Run, RunStatus
+from mlflow.entities import Run, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from lstmlab import liveness
+from lstmlab.spool import send
 
 if TYPE_CHECKING:
     from lstmlab.data import Dataset
@@ -206,10 +207,6 @@ def unreachable(exc: BaseException) -> bool:
         "Max retries exceeded", "Connection refused", "Connection aborted",
         "RemoteDisconnected", "Read timed out", "Name or service not known",
     ))  # fmt: skip
-
-
-def _metrics_record(batch: list[Metric]) -> dict[str, Any]:
-    return {"op": "log_batch", "metrics": [[m.key, m.value, m.timestamp, m.step] for m in batch]}
 
 
 class StoreGone(RuntimeError):
@@ -451,7 +448,7 @@ class RunLog:
                  every: int = 1):  # fmt: skip
         self.client = client
         self.run_id = run_id
-        self._pending: list[Metric] = []
+        self._pending: list[list[Any]] = []  # [key, value, timestamp, step]
         self._writer = Writer(client, run_id) if background else None
         self._closed_writer: Writer | None = None
         self._blocks = Blocks(every)
@@ -462,20 +459,17 @@ class RunLog:
         # Files written here (figures, models) until their upload has run.
         self._files = tempfile.TemporaryDirectory(prefix="lstmlab-") if background else None
 
-    def _do(
-        self,
-        fn: Callable[..., Any],
-        *args: Any,
-        record: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
-        what: str = "",
-        **kwargs: Any,
-    ) -> None:
-        """fn(*args, **kwargs) now, or by the writer; record: the same write as the spool
-        keeps it (None: it cannot wait on disk)."""
+    def _write(self, record: dict[str, Any]) -> None:
+        """One write, given as its spool record (lstmlab.spool.send makes it): now, or by the
+        writer."""
+        self._do(Write(functools.partial(send, self.client, self.run_id, record), record,
+                       record["op"]))  # fmt: skip
+
+    def _do(self, write: Write) -> None:
         if self._writer is None:
-            fn(*args, **kwargs)
+            write.call()
         else:
-            self._writer.put(Write(lambda: fn(*args, **kwargs), record, what or fn.__name__))
+            self._writer.put(write)
 
     def _scratch(self) -> Path:
         if self._files is not None:
@@ -483,11 +477,9 @@ class RunLog:
         return Path(tempfile.mkdtemp(prefix="lstmlab-"))
 
     def params(self, params: Mapping[str, Any]) -> None:
-        items = [Param(k, str(v)) for k, v in params.items()]
+        items = [[k, str(v)] for k, v in params.items()]
         for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
-            batch = items[i : i + MAX_PARAMS_PER_BATCH]
-            record = {"op": "log_batch", "params": [[p.key, p.value] for p in batch]}
-            self._do(self.client.log_batch, self.run_id, params=batch, record=record)
+            self._write({"op": "log_batch", "params": items[i : i + MAX_PARAMS_PER_BATCH]})
 
     def every(self, steps: int) -> None:
         """Average per-step metrics over blocks of `steps` from here on."""
@@ -538,7 +530,7 @@ class RunLog:
 
     def _queue(self, points: list[tuple[str, float, int]]) -> None:
         now = int(time.time() * 1000)
-        self._pending.extend(Metric(key, value, now, step) for key, value, step in points)
+        self._pending.extend([key, value, now, step] for key, value, step in points)
         while len(self._pending) >= MAX_METRICS_PER_BATCH:
             self._send(MAX_METRICS_PER_BATCH)
 
@@ -572,21 +564,19 @@ class RunLog:
 
     def _send(self, count: int) -> None:
         batch, self._pending = self._pending[:count], self._pending[count:]
-        self._do(self.client.log_batch, self.run_id, metrics=batch, record=_metrics_record(batch))
+        self._write({"op": "log_batch", "metrics": batch})
 
     def metrics(self, values: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step) for k, v in values.items()]
-        self._do(self.client.log_batch, self.run_id, metrics=batch, record=_metrics_record(batch))
+        batch = [[k, float(v), now, step] for k, v in values.items()]
+        self._write({"op": "log_batch", "metrics": batch})
 
     def tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
-            record = {"op": "set_tag", "key": key, "value": str(value)}
-            self._do(self.client.set_tag, self.run_id, key, str(value), record=record)
+            self._write({"op": "set_tag", "key": key, "value": str(value)})
 
     def text(self, text: str, artifact_file: str) -> None:
-        record = {"op": "log_text", "text": text, "artifact_file": artifact_file}
-        self._do(self.client.log_text, self.run_id, text, artifact_file, record=record)
+        self._write({"op": "log_text", "text": text, "artifact_file": artifact_file})
 
     def figure(self, figure: Any, artifact_file: str) -> None:
         # Rendered here, in the caller's thread (matplotlib is not thread-safe); uploaded by
@@ -594,13 +584,10 @@ class RunLog:
         path = self._scratch() / Path(artifact_file).name
         figure.savefig(path)
         folder = str(Path(artifact_file).parent) if "/" in artifact_file else None
-        record = {"op": "log_artifact", "file": str(path), "artifact_path": folder}
-        self._do(self.client.log_artifact, self.run_id, str(path), folder, record=record)
+        self._write({"op": "log_artifact", "file": str(path), "artifact_path": folder})
 
     def directory(self, local_dir: Path, artifact_path: str) -> None:
-        record = {"op": "log_artifacts", "dir": str(local_dir), "artifact_path": artifact_path}
-        self._do(self.client.log_artifacts, self.run_id, str(local_dir), artifact_path,
-                 record=record)  # fmt: skip
+        self._write({"op": "log_artifacts", "dir": str(local_dir), "artifact_path": artifact_path})
 
     def file(self, path: Path, artifact_path: str) -> None:
         """A copy of a file as an artifact (the file may be replaced or removed before the
@@ -609,13 +596,10 @@ class RunLog:
 
         copy = self._scratch() / path.name
         shutil.copy2(path, copy)
-        record = {"op": "log_artifact", "file": str(copy), "artifact_path": artifact_path}
-        self._do(self.client.log_artifact, self.run_id, str(copy), artifact_path, record=record)
+        self._write({"op": "log_artifact", "file": str(copy), "artifact_path": artifact_path})
 
     def json_file(self, value: Mapping[str, Any], artifact_file: str) -> None:
-        text = json.dumps(dict(value), indent=2)
-        record = {"op": "log_text", "text": text, "artifact_file": artifact_file}
-        self._do(self.client.log_text, self.run_id, text, artifact_file, record=record)
+        self.text(json.dumps(dict(value), indent=2), artifact_file)
 
     def inputs(self, dataset: Dataset) -> None:
         """What the run trained and was tested on, as MLflow dataset inputs (the UI's Datasets
@@ -643,22 +627,7 @@ class RunLog:
             entries.append(DatasetInput(ds._to_mlflow_entity(), tags))
         from google.protobuf.json_format import MessageToJson
 
-        record = {"op": "log_inputs", "inputs": [MessageToJson(e.to_proto()) for e in entries]}
-        self._do(self._log_inputs, entries, record=record, what="the dataset inputs")
-
-    def _log_inputs(self, entries: list[Any]) -> None:
-        # The store looks a dataset up by name and digest and inserts it when missing, in two
-        # steps: parallel jobs logging the same dataset for the first time race, and the loser
-        # fails on the unique key. Its second try finds the winner's row.
-        for attempt in range(5):
-            try:
-                self.client.log_inputs(self.run_id, datasets=entries)
-                return
-            except MlflowException as exc:
-                text = str(exc).lower()
-                if attempt == 4 or not ("unique constraint" in text or "duplicate" in text):
-                    raise
-                time.sleep(0.05 * (attempt + 1))
+        self._write({"op": "log_inputs", "inputs": [MessageToJson(e.to_proto()) for e in entries]})
 
     def expect_model(self) -> None:
         """Import MLflow's model machinery now, in a thread of its own, while the run trains
@@ -698,7 +667,8 @@ class RunLog:
             return {"op": "log_model", "file": str(path), "name": name, "pins": pins,
                     "signature": signature.to_dict()}  # fmt: skip
 
-        self._do(log, record=spooled, what="the model")
+        # Logged from memory; kept on disk (a .keras file) only if the store is away.
+        self._do(Write(log, spooled, "the model"))
 
 
 class Opening:
