@@ -55,7 +55,7 @@ def test_each_job_equals_hydras_composition(overrides):
             assert ours.hydra.sweep.dir == hydras.hydra.sweep.dir == sweep_dir
             assert OmegaConf.is_struct(ours) and not OmegaConf.is_readonly(ours.hydra)
         # Composed by Hydra once per distinct structure, not once per job.
-        assert len(configs._composed) < len(jobs)
+        assert configs.compositions < len(jobs)
 
 
 def test_a_job_cannot_set_a_key_the_config_does_not_have():

@@ -103,7 +103,7 @@ def _job(settings: Config) -> Job:
         tags["lstmlab.job"] = str(hc.job.num)
         varying, count = sweep_shape(hc)
     threads = settings.threads
-    if not threads and "joblib" in str(hc.launcher.get("_target_", "")).lower():
+    if not threads and hc.runtime.choices.get("hydra/launcher") == "joblib":
         # Parallel workers share the cores instead of each spinning up a pool of all of them.
         workers = hc.launcher.n_jobs if hc.launcher.n_jobs > 0 else os.cpu_count() or 1
         threads = max(1, (os.cpu_count() or 1) // workers)

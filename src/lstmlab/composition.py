@@ -13,7 +13,7 @@ tests/test_composition.py checks the result equals Hydra's composition, node for
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
@@ -36,6 +36,34 @@ def is_value(override: Override) -> bool:
     )
 
 
+class ByStructure:
+    """Configs composed once per structure: compose(structure) runs once per distinct list of
+    the overrides that are not plain values, and each call gets a copy of its result with the
+    value overrides applied by Hydra's own code, in order, as Hydra applies them after
+    composing. Returns the config and the parsed overrides."""
+
+    def __init__(self, compose: Callable[[list[str]], DictConfig]) -> None:
+        self._compose = compose
+        self._parser = OverridesParser.create()
+        self._composed: dict[tuple[str, ...], DictConfig] = {}
+
+    def __call__(self, overrides: Sequence[str]) -> tuple[DictConfig, list[Override]]:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+        parsed = self._parser.parse_overrides(list(overrides))
+        structure = tuple(o.input_line for o in parsed if not is_value(o))
+        if structure not in self._composed:
+            self._composed[structure] = self._compose(list(structure))
+        cfg = copy.deepcopy(self._composed[structure])
+        ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if is_value(o)], cfg)
+        return cfg, parsed
+
+    @property
+    def compositions(self) -> int:
+        """How many times the composition itself ran."""
+        return len(self._composed)
+
+
 class JobConfigs:
     """The configs of one sweep's jobs, composed by Hydra's config loader once per structure.
 
@@ -45,25 +73,18 @@ class JobConfigs:
     is derived again from all of them."""
 
     def __init__(self, loader, master: DictConfig) -> None:
-        self.loader = loader
         self.master = master
-        self._parser = OverridesParser.create()
-        self._composed: dict[tuple[str, ...], DictConfig] = {}
+        # load_sweep_config puts the master's Hydra overrides first itself.
+        given = len(master.hydra.overrides.hydra)
+        self._configs = ByStructure(
+            lambda structure: loader.load_sweep_config(master, structure[given:])
+        )
 
     def compose(self, overrides: Sequence[str]) -> DictConfig:
         """What ``loader.load_sweep_config(master, overrides)`` returns."""
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+        from hydra._internal.config_loader_impl import get_overrides_dirname
 
-        every = list(self.master.hydra.overrides.hydra) + list(overrides)
-        parsed = self._parser.parse_overrides(every)
-        values = [o for o in parsed if is_value(o)]
-        structure = tuple(o.input_line for o in parsed if not is_value(o))
-        if structure not in self._composed:
-            # load_sweep_config puts the master's Hydra overrides first itself.
-            own = list(structure[len(self.master.hydra.overrides.hydra) :])
-            self._composed[structure] = self.loader.load_sweep_config(self.master, own)
-        cfg = copy.deepcopy(self._composed[structure])
-        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        cfg, parsed = self._configs([*self.master.hydra.overrides.hydra, *overrides])
         task = [o for o in parsed if not o.is_hydra_override()]
         dirname = cfg.hydra.job.config.override_dirname
         with open_dict(cfg.hydra):
@@ -76,3 +97,7 @@ class JobConfigs:
             )
         OmegaConf.copy_cache(from_config=self.master, to_config=cfg)
         return cfg
+
+    @property
+    def compositions(self) -> int:
+        return self._configs.compositions

@@ -92,10 +92,16 @@ def load_data(settings: Config) -> Dataset:
     return dataset
 
 
+# The config keys a compiled program takes as inputs at run time rather than baking in: jobs
+# that differ only in these (and the data) share their programs.
+PROGRAM_INPUTS = ("seed", "model.learning_rate")
+
+
 def program_key(settings: Config, task) -> str:
     """What a job's compiled programs depend on: the architecture, the task's shapes and the
-    compiler; not the seed, the learning rate or the data (all passed in at run time)."""
-    model = {k: v for k, v in vars(settings.model).items() if k != "learning_rate"}
+    compiler; not the PROGRAM_INPUTS or the data (all passed in at run time)."""
+    model = {k: v for k, v in vars(settings.model).items()
+             if f"model.{k}" not in PROGRAM_INPUTS}  # fmt: skip
     return repr((sorted(model.items(), key=str), task, settings.schedule.jit))
 
 

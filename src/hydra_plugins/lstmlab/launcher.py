@@ -38,18 +38,17 @@ log = logging.getLogger(__name__)
 
 TARGET = "hydra_plugins.lstmlab.launcher.JoblibLauncher"
 
-# What a compiled program takes as inputs rather than baking in (experiment.program_key):
-# jobs that differ only in these share their programs.
-_INPUTS = ("seed", "model.learning_rate")
-
 
 def tasks(job_overrides: Sequence[Sequence[str]], workers: int) -> list[list[int]]:
-    """The sweep's job indices as joblib tasks: jobs that differ only in their inputs (_INPUTS)
-    together, in pieces of at most a 2*workers-th of the sweep so that every worker stays busy
-    to the end."""
+    """The sweep's job indices as joblib tasks: jobs that differ only in what their compiled
+    programs take as inputs (experiment.PROGRAM_INPUTS) together, in pieces of at most a
+    2*workers-th of the sweep so that every worker stays busy to the end."""
+    from lstmlab.experiment import PROGRAM_INPUTS
+
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, overrides in enumerate(job_overrides):
-        key = tuple(o for o in overrides if o.lstrip("+~").partition("=")[0] not in _INPUTS)
+        key = tuple(o for o in overrides
+                    if o.lstrip("+~").partition("=")[0] not in PROGRAM_INPUTS)  # fmt: skip
         groups.setdefault(key, []).append(i)
     size = max(1, math.ceil(len(job_overrides) / (2 * workers)))
     return [g[k : k + size] for g in groups.values() for k in range(0, len(g), size)]
