@@ -254,7 +254,10 @@ def compiled_loop(model: keras.Model, task: Task, jit: bool = True) -> Callable:
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss, accuracy(task, x, y, p)
 
-    @tf.function(jit_compile=jit)
+    # No AutoGraph: the loop is an explicit tf.while_loop and every branch here is on the
+    # config, not on tensors (Keras' own layers are never converted). Converting it cost the
+    # first trace of a process ~0.1 s (benchmarks/trace.py).
+    @tf.function(jit_compile=jit, autograph=False)
     def run(xs, ys, n):
         def body(i, losses, accs):
             loss, acc = step(tf.gather(xs, i), tf.gather(ys, i))
