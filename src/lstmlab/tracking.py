@@ -699,13 +699,19 @@ class Opening:
 def _first_contact(uri: str) -> Iterator[None]:
     """One process at a time opens a sqlite store: MLflow creates a fresh store's tables (and
     migrates an old one) on first contact, and two processes doing it at once fail ("table
-    experiments already exists": two sweeps started together on a new store)."""
+    experiments already exists": two sweeps started together on a new store). A new store
+    starts as a copy of an empty one (lstmlab.store_template)."""
     if not uri.startswith("sqlite:///"):
         yield
         return
     from filelock import FileLock
 
-    with FileLock(f"{uri.removeprefix('sqlite:///')}.lock", timeout=300):
+    from lstmlab import store_template
+
+    db = uri.removeprefix("sqlite:///").split("?")[0]
+    with FileLock(f"{db}.lock", timeout=300):
+        if db != ":memory:":
+            store_template.seed(Path(db))
         yield
 
 
