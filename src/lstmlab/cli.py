@@ -27,7 +27,7 @@ from lstmlab.config import (
     to_settings,
 )
 from lstmlab.data import DataError
-from lstmlab.experiment import Job, load_data, run
+from lstmlab.experiment import Job, collector_paused, load_data, run
 from lstmlab.interrupts import GracefulStop, Stopped
 from lstmlab.preflight import MULTIRUN_FLAGS, check, one_line
 
@@ -129,8 +129,6 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
-    from lstmlab.tracking import Opening, StoreGone, StoreUnavailable, gone_message
-
     try:
         settings = to_settings(cfg)
     except (ConfigError, OmegaConfBaseException) as exc:
@@ -140,17 +138,14 @@ def main(cfg: DictConfig) -> float:
         dataset = load_data(settings)
     except (ConfigError, DataError) as exc:
         _fail(str(exc))
-    # A single run opens the store (MLflow's import and the database check, ~1.5 s) in a
-    # thread while TensorFlow is imported and the model built; a sweep's jobs need it at once,
-    # to skip what is done already.
-    opening = Opening(cfg.tracking.uri, cfg.tracking.experiment)
-    if job.in_sweep:
+    # The store before TensorFlow's import: one that cannot be used fails in ~2 s, not ~8.
+    with collector_paused():
+        from lstmlab.tracking import StoreGone, StoreUnavailable, Tracker, gone_message
+
         try:
-            tracker = opening.result()
+            tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
         except StoreUnavailable as exc:
             _fail(str(exc))
-    else:
-        tracker = opening
     if job.in_sweep and not settings.tracking.rerun:
         resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         done = tracker.find_finished(fingerprint(resolved))
@@ -164,8 +159,6 @@ def main(cfg: DictConfig) -> float:
     try:
         with GracefulStop() as stop:
             return run(cfg, settings, job, tracker, stop.check, dataset).loss
-    except StoreUnavailable as exc:
-        _fail(str(exc))
     except StoreGone as gone:
         # Trained and tested; the store has not got everything yet.
         message = gone_message(cfg.tracking.uri, settings.tracking.outage_wait, gone)
@@ -183,7 +176,7 @@ def main(cfg: DictConfig) -> float:
         tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
         with (
             suppress(ConfigError, DataError),
-            opening.result().run(job.name, tags, settings.tracking.parent_run_id),
+            tracker.run(job.name, tags, settings.tracking.parent_run_id),
         ):
             raise exc
         print(f"lstmlab: job {job.name!r} failed: {exc}", file=sys.stderr)

@@ -6,12 +6,14 @@ checked before any MLflow run exists, so bad data leaves nothing behind.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +25,7 @@ from lstmlab.config import MB, BulkConfig, Config, ConfigError, CustomModelConfi
 from lstmlab.data import DataError, Dataset, load, rngs
 
 if TYPE_CHECKING:
-    from lstmlab.tracking import Opening, Tracker
+    from lstmlab.tracking import Tracker
 
 
 # tracking.log_every=null: per-step metrics keep about this many points a run (the UI's charts
@@ -193,22 +195,50 @@ def _describe(log, cfg: DictConfig, resolved: dict, job: Job, dataset: Dataset) 
         log.json_file(dataset.normalization, "dataset/normalization.json")
 
 
-def import_run() -> None:
-    """Import what run() imports as it starts (TensorFlow, Keras, MLflow and lstmlab's modules
-    around them): the launcher's workers do it before their first job arrives."""
-    import keras  # noqa: F401
-    import mlflow  # noqa: F401
-    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401 (a database store's, ~1 s)
-    import tensorflow  # noqa: F401
+# Objects a block of imports must have made (net) for collector_paused to freeze them: the
+# first import of TensorFlow, Keras and MLflow makes ~0.9 million; a repeated import none.
+FREEZE_ABOVE = 100_000
 
-    from lstmlab import checkpoints, evaluation, models, plots, progress, schedules, tracking  # noqa: F401, E501
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a block of big imports, and what they made
+    frozen out of its reach afterwards. TensorFlow's, Keras' and MLflow's imports make ~0.9
+    million objects that live as long as the process; the collector would walk the growing
+    heap in full about ten times on the way, freeing next to nothing, and, turned back on, walk
+    all of it again from its young generation up (2.7 s of the collector's time in and after
+    the import, against 0.07 s paused and frozen: benchmarks/imports.py). A block that made few
+    objects (its modules were imported already) freezes nothing: a test process calling run()
+    again and again must not freeze its garbage."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_count()[0] > FREEZE_ABOVE:
+            gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def import_run() -> None:
+    """Import what a run needs (TensorFlow, Keras, MLflow and lstmlab's modules around them),
+    with the collector paused: as run() starts, and in the launcher's workers before their
+    first job arrives."""
+    with collector_paused():
+        import keras  # noqa: F401
+        import mlflow  # noqa: F401
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401 (a database store's, ~1 s)
+        import tensorflow  # noqa: F401
+
+        from lstmlab import checkpoints, evaluation, models, plots, progress, schedules, tracking  # noqa: F401, E501
 
 
 def run(
     cfg: DictConfig,
     settings: Config,
     job: Job,
-    tracker: Tracker | Opening | None = None,
+    tracker: Tracker | None = None,
     stop: Callable[[], None] | None = None,
     dataset: Dataset | None = None,
 ) -> Outcome:
@@ -218,18 +248,13 @@ def run(
     exists when the data or the model cannot work."""
     started = time.perf_counter()
     # Imported here, not at the top: a bad config is reported before TensorFlow's ~5 s import.
+    import_run()
     from lstmlab import checkpoints, plots
     from lstmlab.evaluation import evaluate
     from lstmlab.models import build_model
     from lstmlab.progress import Progress
     from lstmlab.schedules import planned_steps, reuse, train
-    from lstmlab.tracking import (
-        CHECKPOINT,
-        CHECKPOINT_ARTIFACT,
-        CHECKPOINT_STEP,
-        Opening,
-        Tracker,
-    )
+    from lstmlab.tracking import CHECKPOINT, CHECKPOINT_ARTIFACT, CHECKPOINT_STEP, Tracker
 
     imported = time.perf_counter()
     loaded_before = dataset is not None
@@ -245,8 +270,6 @@ def run(
     model = reuse(build_model(settings.model, task), program_key(settings, task))
     if tracker is None:
         tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
-    elif isinstance(tracker, Opening):
-        tracker = tracker.result()
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
     prefix = "eval" if dataset.generated else "test"

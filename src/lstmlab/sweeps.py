@@ -80,12 +80,15 @@ class SweepCallback(Callback):
             sys.exit(2)
 
     def _start(self, config: DictConfig) -> None:
-        from lstmlab.tracking import Tracker
+        from lstmlab.experiment import collector_paused
 
+        with collector_paused():
+            from lstmlab.tracking import Tracker
+
+            self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
         hydra = config.hydra  # HydraConfig.get() is only set inside jobs
         preset = hydra.runtime.choices.get("experiment")
         preset = None if preset in (None, "null") else preset
-        self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
         overrides = list(hydra.overrides.task)
         params = dict(hydra.sweeper.get("params") or {})
         key = sweep_key(preset, overrides, params)
@@ -143,7 +146,10 @@ class SweepCallback(Callback):
     def _report(self, config: DictConfig, parent: str) -> None:
         """The sweep's report (lstmlab-report): table, claims' verdicts, figure and CSVs,
         printed here and logged on the parent run."""
-        from lstmlab import report
+        from lstmlab.experiment import collector_paused
+
+        with collector_paused():
+            from lstmlab import report
 
         print("", flush=True)
         try:

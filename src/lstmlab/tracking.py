@@ -671,30 +671,6 @@ class RunLog:
         self._do(Write(log, spooled, "the model"))
 
 
-class Opening:
-    """A :class:`Tracker` being opened in a background thread; :meth:`result` waits for it (and
-    raises StoreUnavailable as Tracker would)."""
-
-    def __init__(self, uri: str, experiment: str):
-        self._result: Tracker | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._open, args=(uri, experiment), daemon=True)
-        self._thread.start()
-
-    def _open(self, uri: str, experiment: str) -> None:
-        try:
-            self._result = Tracker(uri, experiment)
-        except BaseException as exc:  # noqa: BLE001 (raised in the caller's thread)
-            self._error = exc
-
-    def result(self) -> Tracker:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
-
-
 @contextmanager
 def _first_contact(uri: str) -> Iterator[None]:
     """One process at a time opens a sqlite store: MLflow creates a fresh store's tables (and
