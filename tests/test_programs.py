@@ -41,12 +41,21 @@ def test_a_job_computes_the_same_first_or_after_other_jobs(compose_cfg, store):
 
 @pytest.mark.slow
 def test_a_later_job_of_a_worker_equals_the_same_job_alone(tmp_path, store):
+    # An XLA cache of this test's own (not the one this test process may have set up).
+    cache = tmp_path / "xla"
+    env = {k: v for k, v in os.environ.items() if k != "TF_XLA_FLAGS"}
+    common = [f"tracking.uri={store}", f"xla_cache={cache}", *TINY]
     sweep = run_cli(tmp_path / "s", "-m", "model.merge_mode=sum,mul", "seed=range(0,3)",
-                    "hydra/launcher=basic", f"tracking.uri={store}", *TINY)  # fmt: skip
+                    "hydra/launcher=basic", *common, env=env)  # fmt: skip
     assert sweep.returncode == 0, sweep.stderr[-2000:]
-    alone = run_cli(tmp_path / "a", "model.merge_mode=mul", "seed=2", f"tracking.uri={store}",
-                    "tracking.experiment=alone", *TINY)  # fmt: skip
+    programs = sorted(p.name for p in cache.iterdir())
+    assert len(programs) == 2
+    alone = run_cli(tmp_path / "a", "model.merge_mode=mul", "seed=2", "tracking.experiment=alone",
+                    *common, env=env)  # fmt: skip
     assert alone.returncode == 0, alone.stderr[-2000:]
+    # The sweep traced mul second, after sum; alone it is the first program, and still the
+    # XLA cache's (program_names): nothing new compiled.
+    assert sorted(p.name for p in cache.iterdir()) == programs
     # The sixth job of the one process, after five others (two of the same architecture).
     sixth = next(r for r in runs_of(store, "lstmlab") if r.info.run_name == "merge_mode=mul seed=2")
     (single,) = runs_of(store, "alone")

@@ -16,6 +16,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from lstmlab.checkpoints import Checkpoint
 from lstmlab.config import MB, BulkConfig, EarlyStoppingConfig, Monitor, OnlineConfig
 from lstmlab.data import Dataset, Sequences, Task
 from lstmlab.models import accuracy, loss_for
+from lstmlab.program_names import stable
 
 # Called after every chunk with the index of its first step and its per-step loss and accuracy.
 StepsCallback = Callable[[int, np.ndarray, np.ndarray], None]
@@ -223,10 +225,14 @@ def reuse(fresh: keras.Model, key: str) -> keras.Model:
     return cached
 
 
+def _program(model: keras.Model) -> str | None:
+    """The key reuse() keeps model under (None: not kept)."""
+    return next((key for key, kept in _PROGRAMS.items() if kept is model), None)
+
+
 def _loop(model: keras.Model, task: Task, jit: bool) -> Callable:
     """compiled_loop(model), traced once per model kept by reuse()."""
-    kept = any(m is model for m in _PROGRAMS.values())
-    if not kept:
+    if _program(model) is None:
         return compiled_loop(model, task, jit)
     key = (id(model), jit)
     if key not in _LOOPS:
@@ -327,6 +333,7 @@ def train(
     every = every if validate is not None else 0
     stopper = EarlyStopping(cfg.early_stopping) if every and cfg.early_stopping.patience else None
     run = _loop(model, task, cfg.jit) if cfg.fast else None
+    program = _program(model)
     compiled: set[tuple[int, ...]] = set()
     under = _TrainingState(Training(np.zeros(0), np.zeros(0), 0.0, 0.0), stopper)
     result, widths, losses, accs = under.result, under.widths, under.losses, under.accs
@@ -364,7 +371,10 @@ def train(
                     # A zero-step call traces and compiles without touching the weights, so
                     # the compilation is timed apart from training.
                     t0 = time.perf_counter()
-                    run(_pad(xs, width), _pad(ys, width), tf.constant(0))
+                    # Named from the program, so a later process finds it in the XLA cache.
+                    names = stable(f"{program}|{width}x{shape}") if program else nullcontext()
+                    with names:
+                        run(_pad(xs, width), _pad(ys, width), tf.constant(0))
                     result.compile_seconds += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 out = run(_pad(xs, width), _pad(ys, width), tf.constant(n))
