@@ -19,6 +19,12 @@ TINY = ["schedule.epochs=30", "schedule.chunk=16", "eval.samples=50", "eval.show
         "tracking.log_model=false"]  # fmt: skip
 
 
+def _own_cache_env() -> dict[str, str]:
+    """This environment without the XLA cache flags this test process may have set for itself,
+    so that a CLI run uses the cache its xla_cache names."""
+    return {k: v for k, v in os.environ.items() if k != "TF_XLA_FLAGS"}
+
+
 def _history(store: str, run_id: str) -> list[float]:
     points = MlflowClient(store).get_metric_history(run_id, "train_loss")
     return [m.value for m in sorted(points, key=lambda m: m.step)]
@@ -41,9 +47,8 @@ def test_a_job_computes_the_same_first_or_after_other_jobs(compose_cfg, store):
 
 @pytest.mark.slow
 def test_a_later_job_of_a_worker_equals_the_same_job_alone(tmp_path, store):
-    # An XLA cache of this test's own (not the one this test process may have set up).
     cache = tmp_path / "xla"
-    env = {k: v for k, v in os.environ.items() if k != "TF_XLA_FLAGS"}
+    env = _own_cache_env()
     common = [f"tracking.uri={store}", f"xla_cache={cache}", *TINY]
     sweep = run_cli(tmp_path / "s", "-m", "model.merge_mode=sum,mul", "seed=range(0,3)",
                     "hydra/launcher=basic", *common, env=env)  # fmt: skip
@@ -76,10 +81,8 @@ def test_a_second_process_loads_the_programs_the_first_compiled(tmp_path, store)
             *args,
             f"hydra.run.dir={tmp_path}/{name}",
         ]
-        # Without the cache flags this test process may have set for itself.
-        base = {k: v for k, v in os.environ.items() if k != "TF_XLA_FLAGS"}
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                              env={**base, **env})  # fmt: skip
+                              env={**_own_cache_env(), **env})  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stderr
 

@@ -230,9 +230,9 @@ def _program(model: keras.Model) -> str | None:
     return next((key for key, kept in _PROGRAMS.items() if kept is model), None)
 
 
-def _loop(model: keras.Model, task: Task, jit: bool) -> Callable:
-    """compiled_loop(model), traced once per model kept by reuse()."""
-    if _program(model) is None:
+def _loop(model: keras.Model, task: Task, jit: bool, program: str | None) -> Callable:
+    """compiled_loop(model), traced once per model kept by reuse() (under key `program`)."""
+    if program is None:
         return compiled_loop(model, task, jit)
     key = (id(model), jit)
     if key not in _LOOPS:
@@ -332,8 +332,8 @@ def train(
     a generator's bulk training set is drawn from it before the stream's state is restored)."""
     every = every if validate is not None else 0
     stopper = EarlyStopping(cfg.early_stopping) if every and cfg.early_stopping.patience else None
-    run = _loop(model, task, cfg.jit) if cfg.fast else None
     program = _program(model)
+    run = _loop(model, task, cfg.jit, program) if cfg.fast else None
     compiled: set[tuple[int, ...]] = set()
     under = _TrainingState(Training(np.zeros(0), np.zeros(0), 0.0, 0.0), stopper)
     result, widths, losses, accs = under.result, under.widths, under.losses, under.accs
