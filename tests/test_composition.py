@@ -11,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from hydra_plugins.lstmlab.launcher import tasks
+from hydra_plugins.lstmlab.launcher import parallel_workers, tasks
 from lstmlab.composition import JobConfigs
 from lstmlab.config import CONF_DIR, register_configs
 from lstmlab.sweeps import expand
@@ -101,3 +101,21 @@ def test_the_warm_workers_are_the_ones_the_launcher_uses():
     kwargs = launcher._joblib_kwargs(OmegaConf.to_container(cfg.hydra.launcher))
     used = set(Parallel(**kwargs)(delayed(os.getpid)() for _ in range(6)))
     assert used and used <= warmed  # joblib started no new workers
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 2),
+        (["hydra/launcher=joblib"], os.cpu_count()),  # n_jobs=-1: every core
+        (["hydra/launcher=joblib", "hydra.launcher.n_jobs=-2"], max(1, os.cpu_count() - 1)),
+        (["hydra/launcher=basic"], 1),
+        (["hydra/launcher=ray"], 1),
+    ],
+)
+def test_parallel_workers_reads_n_jobs_as_joblib_does(overrides, expected):
+    # What cli._job divides the cores by (threads=0 in a sweep): a worker's TensorFlow threads.
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        cfg = loader.load_configuration("config", overrides, RunMode.MULTIRUN)
+    assert parallel_workers(cfg.hydra.launcher) == expected

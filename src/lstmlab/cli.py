@@ -103,10 +103,13 @@ def _job(settings: Config) -> Job:
         tags["lstmlab.job"] = str(hc.job.num)
         varying, count = sweep_shape(hc)
     threads = settings.threads
-    if not threads and hc.runtime.choices.get("hydra/launcher") == "joblib":
+    if not threads and in_sweep:
+        from hydra_plugins.lstmlab.launcher import parallel_workers
+
         # Parallel workers share the cores instead of each spinning up a pool of all of them.
-        workers = hc.launcher.n_jobs if hc.launcher.n_jobs > 0 else os.cpu_count() or 1
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        workers = parallel_workers(hc.launcher)
+        if workers > 1:
+            threads = max(1, (os.cpu_count() or 1) // workers)
     tags["lstmlab.threads"] = str(threads or "all")
     choices = {k: str(v) for k, v in hc.runtime.choices.items()
                if v is not None and not k.startswith("hydra")}  # fmt: skip

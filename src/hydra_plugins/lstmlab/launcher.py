@@ -37,6 +37,8 @@ from lstmlab.composition import JobConfigs
 log = logging.getLogger(__name__)
 
 TARGET = "hydra_plugins.lstmlab.launcher.JoblibLauncher"
+# Hydra's own, which a config may still name.
+HYDRA_TARGET = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 
 def tasks(job_overrides: Sequence[Sequence[str]], workers: int) -> list[list[int]]:
@@ -68,6 +70,14 @@ def _workers(kwargs: dict[str, Any]) -> int:
     from joblib import effective_n_jobs
 
     return effective_n_jobs(kwargs.get("n_jobs", -1))
+
+
+def parallel_workers(launcher_cfg: Any) -> int:
+    """How many jobs a sweep's launcher runs at once here: hydra/launcher=joblib's n_jobs as
+    joblib reads it (-1: every core, -2: all but one, ...); 1 for any other launcher."""
+    if launcher_cfg.get("_target_") not in (TARGET, HYDRA_TARGET):
+        return 1
+    return _workers({"n_jobs": launcher_cfg.get("n_jobs", -1)})
 
 
 def _warm() -> int:
