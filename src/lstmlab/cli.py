@@ -143,7 +143,8 @@ def main(cfg: DictConfig) -> float:
         _fail(str(exc))
     # The store before TensorFlow's import: one that cannot be used fails in ~2 s, not ~8.
     with collector_paused():
-        from lstmlab.tracking import StoreGone, StoreUnavailable, Tracker, gone_message
+        from lstmlab.tracking import StoreUnavailable, Tracker
+        from lstmlab.writer import StoreGone, gone_message
 
         try:
             tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
