@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import mlflow.artifacts
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -157,3 +158,35 @@ def test_a_failed_background_write_is_raised_in_the_caller():
     with pytest.raises(ValueError, match="the store refused it"):
         log.flush()
     log.close()
+
+
+def test_a_logged_model_records_the_pins_without_mapping_the_installed_packages(store):
+    # MLflow's requirement check maps every installed distribution's files first (~0.5 s a
+    # process); lstmlab's pins are the installed versions, so serving skips the check.
+    from unittest import mock
+
+    from mlflow.utils import environment
+
+    from lstmlab.config import CumsumConfig, ModelConfig
+    from lstmlab.data import cumsum
+    from lstmlab.models import build_model
+    from lstmlab.tracking import requirements
+
+    task = cumsum.task(CumsumConfig(timesteps=4))
+    model = build_model(ModelConfig(units=2), task)
+    check = environment.warn_dependency_requirement_mismatches
+    # (MLflow logs and swallows errors of the check: the call itself is what is watched.)
+    with (
+        mock.patch("mlflow.utils.requirements_utils._init_packages_to_modules_map") as mapping,
+        Tracker(store, "exp").run("r", {}) as log,
+    ):
+        log.keras_model(model, task)
+    assert not mapping.called
+    assert environment.warn_dependency_requirement_mismatches is check  # put back
+    run = MlflowClient(store).get_run(log.run_id)
+    assert run.info.status == "FINISHED"
+    (output,) = run.outputs.model_outputs
+    mlflow.set_tracking_uri(store)
+    folder = mlflow.artifacts.download_artifacts(f"models:/{output.model_id}")
+    pins = (Path(folder) / "requirements.txt").read_text().split()
+    assert set(requirements()) <= set(pins)
