@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import mlflow
@@ -199,3 +200,24 @@ def test_debug_fast_runs_a_few_steps_into_its_own_experiment(compose_cfg, store)
         client.get_experiment_by_name("debug").experiment_id
     )
     assert len(client.get_metric_history(outcome.run_id, "train_loss")) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "warmed"),
+    [(["-m", "seed=0,1", "hydra/launcher=joblib"], True), (["seed=3"], False)],
+)
+def test_a_sweeps_workers_start_once_its_jobs_are_checked(monkeypatch, args, warmed):
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.lstmlab import launcher
+    from lstmlab import cli
+
+    # Hydra's first plugin scan of a process executes the hydra_plugins modules again, which
+    # would undo the patch below: scan first, as the pre-flight check does in the CLI.
+    Plugins.instance()
+    order = []
+    monkeypatch.setattr(launcher, "warm_up", lambda cfg: order.append(cfg.hydra.launcher._target_))
+    monkeypatch.setattr(cli, "main", lambda: order.append("hydra"))
+    monkeypatch.setattr(sys, "argv", ["lstmlab", *args])
+    cli.entry()
+    assert order == ([launcher.TARGET, "hydra"] if warmed else ["hydra"])

@@ -94,8 +94,12 @@ def test_the_warm_workers_are_the_ones_the_launcher_uses():
         cfg = loader.load_configuration(
             "config", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], RunMode.MULTIRUN
         )
+    # The CLI starts them after its pre-flight check; the sweep's start then starts no others.
+    launcher.warm_up(cfg)
+    first = launcher._warming
     launcher.WarmWorkers().on_multirun_start(cfg)
-    launcher._warming.join()
+    assert launcher._warming is first and first.is_alive()
+    first.join()
     warmed = set(launcher.warmed)
     assert len(warmed) == 2 and os.getpid() not in warmed
     kwargs = launcher._joblib_kwargs(OmegaConf.to_container(cfg.hydra.launcher))

@@ -64,3 +64,27 @@ def test_good_command_lines_pass_and_expand_like_hydra():
     expanded = jobs(["experiment=compare_merge_modes", "seed=range(0,3)"], multirun=False)
     assert len(expanded) == 12
     assert ["model.merge_mode=sum", "experiment=compare_merge_modes", "seed=2"] in expanded
+
+
+def test_a_single_run_is_composed_once(monkeypatch):
+    from lstmlab import preflight
+
+    calls = []
+    compose = preflight.compose
+    monkeypatch.setattr(preflight, "compose", lambda *a, **k: calls.append(a) or compose(*a, **k))
+    assert check(["model.units=8"], multirun=False) is None
+    assert len(calls) == 1
+    # The one composition still catches what validation catches.
+    assert check(["model.units=0"], multirun=False).startswith("model.units=0: must be")
+    assert len(calls) == 2
+
+
+def test_valid_gets_the_sweep_config_once_every_job_has_passed():
+    seen = []
+    assert check(["model.units=4,8", "hydra/launcher=joblib"], True, valid=seen.append) is None
+    (config,) = seen
+    assert config.hydra.launcher._target_ == "hydra_plugins.lstmlab.launcher.JoblibLauncher"
+    # Not for a bad sweep, nor for a single run (no workers to start).
+    assert check(["model.units=4,0"], True, valid=seen.append) is not None
+    assert check([], False, valid=seen.append) is None
+    assert len(seen) == 1

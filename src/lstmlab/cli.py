@@ -194,6 +194,13 @@ def main(cfg: DictConfig) -> float:
         return float("nan")
 
 
+def _warm_workers(config: DictConfig) -> None:
+    """A multirun's config has passed the pre-flight check: its joblib workers can start."""
+    from hydra_plugins.lstmlab.launcher import warm_up
+
+    warm_up(config)
+
+
 def _checkable(args: list[str]) -> tuple[list[str], bool] | None:
     """The overrides the pre-flight check composes, and whether it is a multirun; None when a
     flag makes Hydra do something else than run (--help, --cfg, --info, ...). --config-dir
@@ -238,7 +245,7 @@ def entry() -> None:
         return
     checkable = _checkable(args)
     if checkable is not None:
-        problem = check(*checkable)
+        problem = check(*checkable, valid=_warm_workers)
         if problem:
             _fail(problem)
     try:

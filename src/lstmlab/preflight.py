@@ -9,11 +9,12 @@ line that names the job, the key, the value and what is allowed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from lstmlab.composition import ByStructure
@@ -53,6 +54,12 @@ def one_line(exc: BaseException) -> str:
 
 def jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
     """The override lists of the jobs this command line launches."""
+    return _plan(overrides, multirun)[0]
+
+
+def _plan(overrides: list[str], multirun: bool) -> tuple[list[list[str]], DictConfig, bool]:
+    """The jobs' override lists, the command line's composed config (Hydra's node included)
+    and whether it is a multirun."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         parser = OverridesParser.create()
         parsed = parser.parse_overrides(overrides)
@@ -65,14 +72,14 @@ def jobs(overrides: list[str], multirun: bool) -> list[list[str]]:
         sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
         if sweeps:
             raise HydraException(f"{sweeps[0]}: a sweep needs multirun: add -m")
-        return [overrides]
+        return [overrides], base, False
     params = base.hydra.sweeper.get("params")
     params = OmegaConf.to_container(params) if params else {}
     if not is_basic(base.hydra.sweeper):
         # Other sweepers (Optuna) choose their jobs as they go, from ranges: check the fixed
         # part here; each job is still checked when it starts.
-        return [[o.input_line for o in parsed if not o.is_sweep_override()]]
-    return expand(overrides, params)
+        return [[o.input_line for o in parsed if not o.is_sweep_override()]], base, True
+    return expand(overrides, params), base, True
 
 
 def _check_data(settings, checked: set[str]) -> None:
@@ -88,12 +95,26 @@ def _check_data(settings, checked: set[str]) -> None:
         load_data(settings)
 
 
-def check(overrides: list[str], multirun: bool) -> str | None:
-    """None when every job composes and validates, else one line saying what is wrong."""
+def check(
+    overrides: list[str], multirun: bool, valid: Callable[[DictConfig], None] | None = None
+) -> str | None:
+    """None when every job composes and validates, else one line saying what is wrong.
+    valid: called with the command line's composed config (Hydra's node included) once every
+    job of a multirun has passed, before Hydra starts (the launcher's workers start then)."""
     try:
-        todo = jobs(overrides, multirun)
+        todo, base, sweep = _plan(overrides, multirun)
     except (HydraException, OmegaConfBaseException) as exc:
         return one_line(exc)
+    if not sweep:
+        # A single run's one composition is the job's config: checked as it is (Hydra's node
+        # taken off), not composed a second time (~0.15 s of every run).
+        with open_dict(base):
+            del base["hydra"]
+        try:
+            to_settings(base)
+        except (OmegaConfBaseException, ConfigError, DataError) as exc:
+            return one_line(exc)
+        return None
     checked: set[str] = set()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         # Hydra's composition costs ~0.4 s; a sweep's jobs mostly differ in values only.
@@ -109,4 +130,6 @@ def check(overrides: list[str], multirun: bool) -> str | None:
                     return one_line(exc)
                 swept = " ".join(a for a in job if a not in overrides)
                 return f"job #{i} of {len(todo)} ({swept or ' '.join(job)}): {one_line(exc)}"
+    if valid is not None:
+        valid(base)
     return None

@@ -3,8 +3,9 @@ the same output folders), made for sweeps of many short jobs.
 
 A job of a tutorial sweep trains for 0.05 s; what it costs is around that, and this launcher
 takes three parts of it away:
-- the workers start with the sweep (WarmWorkers) and import TensorFlow, Keras and MLflow
-  while the parent process opens the store and checks the jobs, instead of after;
+- the workers start as soon as the command line's jobs have passed the pre-flight check
+  (warm_up) and import TensorFlow, Keras and MLflow while the parent process opens the store
+  and starts the sweep, instead of after;
 - jobs that differ only in their seed or learning rate (the values a compiled program takes
   as inputs: experiment.program_key) run one after another on one worker, which compiles
   their program once (schedules.reuse); Hydra's launcher hands jobs out one by one, so every
@@ -92,36 +93,52 @@ def _warm() -> int:
 
 
 _warming: threading.Thread | None = None
+# joblib.Parallel's arguments of the last warm-up.
+_warmed_for: dict[str, Any] | None = None
 # The workers the last warm-up started, by PID.
 warmed: list[int] = []
 
 
+def warm_up(config: DictConfig) -> None:
+    """Start the joblib workers of the sweep `config` composes (Hydra's node included), in the
+    background: they import what a job needs while this process goes on to the store and the
+    jobs. Once per set of joblib arguments: the CLI calls it as soon as its pre-flight check
+    has passed (~1 s before Hydra gets to the sweep's start, with a core idle meanwhile), and
+    WarmWorkers again as the sweep starts, for sweeps begun another way (a no-op while the
+    first warm-up is under way)."""
+    global _warming, _warmed_for
+    if config.hydra.launcher.get("_target_") != TARGET:
+        return
+    from joblib import Parallel, delayed
+
+    parallel = _joblib_kwargs(OmegaConf.to_container(config.hydra.launcher, resolve=True))
+    n = _workers(parallel)
+    if n <= 1:
+        return  # joblib runs the jobs in this process: nothing to start
+    if parallel == _warmed_for and _warming is not None and _warming.is_alive():
+        return  # these workers are starting already
+    _warmed_for = parallel
+
+    def start() -> None:
+        # Only a head start: if it fails, the jobs meet the same error and report it.
+        with contextlib.suppress(Exception):
+            warmed[:] = Parallel(**parallel)(delayed(_warm)() for _ in range(n))
+
+    _warming = threading.Thread(
+        target=start,
+        name="lstmlab-warm-workers",
+        daemon=True,  # a sweep that stops before launching does not wait for it
+    )
+    _warming.start()
+
+
 class WarmWorkers(Callback):
-    """Starts a joblib sweep's worker processes as the sweep starts. joblib keeps its workers
-    for the next Parallel call with the same arguments, the launcher's."""
+    """Starts a joblib sweep's worker processes as the sweep starts, unless the CLI has already
+    (warm_up). joblib keeps its workers for the next Parallel call with the same arguments, the
+    launcher's."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        global _warming
-        if config.hydra.launcher.get("_target_") != TARGET:
-            return
-        from joblib import Parallel, delayed
-
-        parallel = _joblib_kwargs(OmegaConf.to_container(config.hydra.launcher, resolve=True))
-        n = _workers(parallel)
-        if n <= 1:
-            return  # joblib runs the jobs in this process: nothing to start
-
-        def start() -> None:
-            # Only a head start: if it fails, the jobs meet the same error and report it.
-            with contextlib.suppress(Exception):
-                warmed[:] = Parallel(**parallel)(delayed(_warm)() for _ in range(n))
-
-        _warming = threading.Thread(
-            target=start,
-            name="lstmlab-warm-workers",
-            daemon=True,  # a sweep that stops before launching does not wait for it
-        )
-        _warming.start()
+        warm_up(config)
 
 
 # Per worker process: the job configs of the sweep it works for (cached compositions).
