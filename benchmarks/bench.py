@@ -158,8 +158,15 @@ def lstmlab(case: Case, workdir: Path) -> Measure:
             "runs": len(runs),
             "compile_s": max(m["time_compile_s"] for m in metrics),
             "overhead_s": max(m["time_overhead_s"] for m in metrics),
+            "tensorflow_s": sum(tensorflow_seconds(m) for m in metrics),
         },
     )
+
+
+def tensorflow_seconds(metrics: dict[str, float]) -> float:
+    """What a run spent in TensorFlow itself, by its own metrics: tracing and compiling (a
+    cache hit: tracing, lowering and loading), training, testing."""
+    return metrics["time_compile_s"] + metrics["time_train_s"] + metrics["time_eval_s"]
 
 
 def data_seconds() -> float:
@@ -295,6 +302,11 @@ class Costs:
     claim_sweep_s: float
     long_runs: dict[str, tuple[float, float, int]]  # store -> (train s, logging s, steps)
     cache_warm: bool
+    # The default runs' TensorFlow seconds (median), and the claim sweep's (sum) and runs.
+    default_tensorflow_s: float = 0.0
+    claim_tensorflow_s: float = 0.0
+    claim_runs: list = field(default_factory=list)
+    store: str = ""
 
 
 def costs(workdir: Path, steps: int) -> Costs:
@@ -325,7 +337,16 @@ def costs(workdir: Path, steps: int) -> Costs:
             (run,) = client.search_runs([client.get_experiment_by_name("long").experiment_id])
             m = run.data.metrics
             long_runs[name] = (m["time_train_s"], m["time_logging_s"], steps)
-    return Costs(baseline, default_s, no_model_s, claim_s, long_runs, warm)
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name("lstmlab").experiment_id],
+                              max_results=1000)  # fmt: skip
+    singles = [r for r in runs if "mlflow.parentRunId" not in r.data.tags
+               and "time_train_s" in r.data.metrics]  # fmt: skip
+    claim = [r for r in runs if r.data.tags.get("lstmlab.preset") == "claim_merge_modes"
+             and "time_train_s" in r.data.metrics]  # fmt: skip
+    return Costs(baseline, default_s, no_model_s, claim_s, long_runs, warm,
+                 float(np.median([tensorflow_seconds(r.data.metrics) for r in singles])),
+                 sum(tensorflow_seconds(r.data.metrics) for r in claim), claim, store)  # fmt: skip
 
 
 def cost_report(c: Costs) -> tuple[str, list[str]]:
@@ -356,6 +377,130 @@ def cost_report(c: Costs) -> tuple[str, list[str]]:
     return "\n".join(lines), [f"{'PASS' if ok else 'MISS'}  {n}: {g}" for n, ok, g in checks]
 
 
+# --- floors: what lstmlab's design pays here before any work of lstmlab's own ---------------
+# A run is one process that imports TensorFlow, Keras and MLflow and logs to MLflow what it
+# trained; a joblib sweep is a parent that imports MLflow beside workers that import all three.
+# Those imports, TensorFlow's own work (the runs' metrics) and MLflow's own cost of recording
+# the runs are the floor under a goal: a goal below it is out of reach without changing what a
+# run is; the distance from the floor to the measured figure is lstmlab's own work.
+
+RUN_IMPORTS = "import lstmlab.cli\nfrom lstmlab.experiment import import_run\nimport_run()"
+PARENT_IMPORTS = (
+    "import lstmlab.cli\nfrom lstmlab.experiment import collector_paused\n"
+    "with collector_paused():\n    import mlflow.store.tracking.sqlalchemy_store"
+)
+
+
+@dataclass
+class Floors:
+    run_imports_s: float  # one process importing what a run imports (median of 3)
+    sweep_start_s: float  # a sweep's parent and workers importing theirs at once (median of 3)
+    workers: int
+    writes_s: float  # MLflow recording the claim sweep's runs again, from one process
+    writes_runs: int
+
+
+def _at_once(commands: list[list[str]]) -> float:
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL) for c in commands]
+    if any(p.wait() for p in procs):
+        raise SystemExit(f"benchmark step failed: {commands}")
+    return time.perf_counter() - t0
+
+
+def replay_seconds(store: str, runs: list, folder: Path) -> float:
+    """MLflow's own time to record `runs` (read back from `store`) in a fresh sqlite store:
+    each one created with its tags, its params, its metric histories in batches of 1000 (as
+    lstmlab sends them), its artifacts and dataset inputs, and ended."""
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # a bar per run's download
+    source = MlflowClient(store)
+    logged = []
+    for run in runs:
+        history = [m for key in run.data.metrics
+                   for m in source.get_metric_history(run.info.run_id, key)]  # fmt: skip
+        files = folder / run.info.run_id
+        files.mkdir(parents=True)
+        source.download_artifacts(run.info.run_id, "", str(files))
+        logged.append((run, history, files))
+    target = MlflowClient(f"sqlite:///{folder / 'replay.db'}")
+    experiment = target.create_experiment("replay")  # the new store's set-up is not counted
+    t0 = time.perf_counter()
+    for run, history, files in logged:
+        run_id = target.create_run(experiment, tags=run.data.tags).info.run_id
+        target.log_batch(run_id, params=[Param(k, v) for k, v in run.data.params.items()])
+        for i in range(0, len(history), 1000):
+            target.log_batch(run_id, metrics=[Metric(m.key, m.value, m.timestamp, m.step)
+                                              for m in history[i : i + 1000]])  # fmt: skip
+        for item in sorted(files.iterdir()):
+            if item.is_dir():
+                target.log_artifacts(run_id, str(item), item.name)
+            else:
+                target.log_artifact(run_id, str(item))
+        if run.inputs.dataset_inputs:
+            target.log_inputs(run_id, run.inputs.dataset_inputs)
+        target.set_terminated(run_id, "FINISHED")
+    return time.perf_counter() - t0
+
+
+def floors(c: Costs, folder: Path) -> Floors:
+    python = [sys.executable, "-c"]
+    print("... floors: a run's imports, a sweep's start, MLflow's writes", file=sys.stderr,
+          flush=True)  # fmt: skip
+    run_imports = median_wall([*python, RUN_IMPORTS])
+    workers = os.cpu_count() or 1  # hydra/launcher=joblib's n_jobs=-1
+    start = [[*python, PARENT_IMPORTS], *[[*python, RUN_IMPORTS]] * workers]
+    sweep_start = float(np.median([_at_once(start) for _ in range(3)]))
+    writes = replay_seconds(c.store, c.claim_runs, folder)
+    return Floors(run_imports, sweep_start, workers, writes, len(c.claim_runs))
+
+
+def floor_report(
+    f: Floors, c: Costs, rows: list[tuple[Case, Measure, Measure]]
+) -> tuple[str, list[str]]:
+    found = {case.key: (p, lab) for case, p, lab in rows}
+    lines = [
+        "| measurement | seconds |",
+        "| --- | ---: |",
+        f"| a run's imports alone (lstmlab.cli, then experiment.import_run; median of 3) | "
+        f"{f.run_imports_s:.2f} |",
+        f"| a sweep's start: the parent's imports beside {f.workers} workers' (median of 3) | "
+        f"{f.sweep_start_s:.2f} |",
+        f"| MLflow recording the claim sweep's {f.writes_runs} runs again, one process | "
+        f"{f.writes_s:.2f} |",
+    ]  # fmt: skip
+    notes = []
+    default = f.run_imports_s + c.default_tensorflow_s
+    notes.append(
+        f"floor  default run: {default / c.import_s:.2f}x the import (goal 1.35x): a run's "
+        f"imports {f.run_imports_s:.1f} s + its TensorFlow work {c.default_tensorflow_s:.1f} s"
+    )
+    claim = f.sweep_start_s + (c.claim_tensorflow_s + f.writes_s) / f.workers
+    notes.append(
+        f"floor  claim_merge_modes: {claim:.1f} s (goal 15 s): the start {f.sweep_start_s:.1f} s "
+        f"+ (TensorFlow work {c.claim_tensorflow_s:.1f} s + MLflow's writes {f.writes_s:.1f} s)"
+        f" / {f.workers} workers"
+    )
+    if "merge-modes" in found:
+        tf = found["merge-modes"][1].extra["tensorflow_s"]
+        notes.append(
+            f"floor  compare_merge_modes: {f.run_imports_s + tf:.1f} s (goal 8 s): a run's "
+            f"imports {f.run_imports_s:.1f} s + its 4 runs' TensorFlow work {tf:.1f} s, "
+            "MLflow's writes not counted"
+        )
+    if "bulk" in found:
+        p, lab = found["bulk"]
+        tf = lab.extra["tensorflow_s"]
+        notes.append(
+            f"floor  bulk whole process: at most {p.wall / (f.run_imports_s + tf):.1f}x plain "
+            f"Keras (goal 3x): a run's imports {f.run_imports_s:.1f} s + its TensorFlow work "
+            f"{tf:.1f} s, against plain Keras' {p.wall:.1f} s"
+        )
+    return "\n".join(lines), notes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", choices=[c.key for c in CASES])
@@ -372,12 +517,17 @@ def main() -> None:
             print(f"... {case.title}: lstmlab", file=sys.stderr, flush=True)
             rows.append((case, p, lstmlab(case, Path(tmp))))
         measured = None if args.no_costs else costs(Path(tmp), args.long_steps)
+        under = None if measured is None else floors(measured, Path(tmp) / "replay")
     checks = goals(rows)
     report = table(rows, data_seconds())
     if measured is not None:
         text, more = cost_report(measured)
         report += "\n\n" + text
         checks += more
+    if under is not None:
+        text, more = floor_report(under, measured, rows)
+        report += "\n\n" + text
+        checks += ["", *more]
     report += "\n\n```text\n" + "\n".join(checks) + "\n```"
     stamp = time.strftime("%Y-%m-%d %H:%M")
     header = f"Measured {stamp} on {os.cpu_count()} CPUs with `make bench`.\n\n"
