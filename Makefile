@@ -142,6 +142,7 @@ clean:
 clean-store:
 	rm -rf mlflow.db mlruns mlartifacts
 
-# Plain Keras (the tutorials' way) vs lstmlab on the same work; ~6 minutes on 2 cores.
+# Plain Keras (the tutorials' way) vs lstmlab on the same work, what a run costs around its
+# training, and the floor under each speed goal; ~15 minutes on 2 cores.
 bench: install
 	$(BIN)/python benchmarks/bench.py
