@@ -102,10 +102,10 @@ warmed: list[int] = []
 def warm_up(config: DictConfig) -> None:
     """Start the joblib workers of the sweep `config` composes (Hydra's node included), in the
     background: they import what a job needs while this process goes on to the store and the
-    jobs. Once per set of joblib arguments: the CLI calls it as soon as its pre-flight check
-    has passed (~1 s before Hydra gets to the sweep's start, with a core idle meanwhile), and
-    WarmWorkers again as the sweep starts, for sweeps begun another way (a no-op while the
-    first warm-up is under way)."""
+    jobs. The CLI calls it as soon as its pre-flight check has passed (~1 s before Hydra gets to
+    the sweep's start, with a core idle meanwhile), and WarmWorkers again as the sweep starts,
+    for sweeps begun another way: a no-op while a warm-up with the same joblib arguments is
+    under way (a finished one runs again on joblib's kept workers, in milliseconds)."""
     global _warming, _warmed_for
     if config.hydra.launcher.get("_target_") != TARGET:
         return
