@@ -303,10 +303,10 @@ class Costs:
     long_runs: dict[str, tuple[float, float, int]]  # store -> (train s, logging s, steps)
     cache_warm: bool
     # The default runs' TensorFlow seconds (median), and the claim sweep's (sum) and runs.
-    default_tensorflow_s: float = 0.0
-    claim_tensorflow_s: float = 0.0
-    claim_runs: list = field(default_factory=list)
-    store: str = ""
+    default_tensorflow_s: float
+    claim_tensorflow_s: float
+    claim_runs: list
+    store: str
 
 
 def costs(workdir: Path, steps: int) -> Costs:

@@ -93,8 +93,6 @@ def _warm() -> int:
 
 
 _warming: threading.Thread | None = None
-# joblib.Parallel's arguments of the last warm-up.
-_warmed_for: dict[str, Any] | None = None
 # The workers the last warm-up started, by PID.
 warmed: list[int] = []
 
@@ -104,20 +102,20 @@ def warm_up(config: DictConfig) -> None:
     background: they import what a job needs while this process goes on to the store and the
     jobs. The CLI calls it as soon as its pre-flight check has passed (~1 s before Hydra gets to
     the sweep's start, with a core idle meanwhile), and WarmWorkers again as the sweep starts,
-    for sweeps begun another way: a no-op while a warm-up with the same joblib arguments is
-    under way (a finished one runs again on joblib's kept workers, in milliseconds)."""
-    global _warming, _warmed_for
+    for sweeps begun another way: a no-op while a warm-up is under way (the launcher waits for
+    it before its own Parallel call; a finished one runs again on joblib's kept workers, in
+    milliseconds)."""
+    global _warming
     if config.hydra.launcher.get("_target_") != TARGET:
         return
+    if _warming is not None and _warming.is_alive():
+        return  # the workers are starting already
     from joblib import Parallel, delayed
 
     parallel = _joblib_kwargs(OmegaConf.to_container(config.hydra.launcher, resolve=True))
     n = _workers(parallel)
     if n <= 1:
         return  # joblib runs the jobs in this process: nothing to start
-    if parallel == _warmed_for and _warming is not None and _warming.is_alive():
-        return  # these workers are starting already
-    _warmed_for = parallel
 
     def start() -> None:
         # Only a head start: if it fails, the jobs meet the same error and report it.
