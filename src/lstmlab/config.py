@@ -47,6 +47,14 @@ def param_of(key: str) -> str:
     return f"choices.{key}" if key in GROUPS else key
 
 
+def setting(default: Any = MISSING, help: str = "", *, factory: Any = None) -> Any:
+    """A schema field with its help text (field metadata): the one source of the config
+    reference (``lstmlab --help``, the handbook) and of the test that every key has help."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
 class Direction(Enum):
     forward = "forward"
     backward = "backward"
@@ -76,101 +84,130 @@ class Normalize(Enum):
 class GeneratedConfig:
     """A generator of fresh sequences (the tutorials' problems)."""
 
-    # Which option this is (the schema is picked by it when a logged config is read back).
-    kind: str = MISSING
-    # The dataset's name in MLflow.
-    name: str = MISSING
-    # Sequences a bulk schedule draws once as its training set.
-    samples: int = 10_000
-    # Fresh sequences drawn once as the validation set (used when eval.every > 0).
-    validation_samples: int = 1000
+    kind: str = setting(
+        help="Which option this is (picks the schema when a logged config is read back)."
+    )
+    name: str = setting(help="The dataset's name in MLflow.")
+    samples: int = setting(10_000, "Sequences a bulk schedule draws once as its training set.")
+    validation_samples: int = setting(
+        1000, "Fresh sequences drawn once as the validation set (used when eval.every > 0)."
+    )
 
 
 @dataclass
 class CumsumConfig(GeneratedConfig):
-    kind: str = "cumsum"
-    name: str = "cumsum"
-    timesteps: int = 10
-    # The label flips to 1 at the first step whose running sum reaches threshold * timesteps.
-    threshold: float = 0.25
-    samples: int = 50_000
+    kind: str = setting("cumsum", "Which option this is.")
+    name: str = setting("cumsum", "The dataset's name in MLflow.")
+    timesteps: int = setting(10, "Length of every sequence.")
+    threshold: float = setting(
+        0.25,
+        "The label flips to 1 at the first step whose running sum reaches "
+        "threshold * timesteps; in (0, 1].",
+    )
+    samples: int = setting(50_000, "Sequences a bulk schedule draws once as its training set.")
 
 
 @dataclass
 class EchoConfig(GeneratedConfig):
-    kind: str = "echo"
-    name: str = "echo"
-    length: int = 50
-    n_features: int = 100
-    out_index: int = 2
-    samples: int = 10_000
+    kind: str = setting("echo", "Which option this is.")
+    name: str = setting("echo", "The dataset's name in MLflow.")
+    length: int = setting(50, "Length of every sequence.")
+    n_features: int = setting(100, "Values one-hot encoded per timestep (at least 2).")
+    out_index: int = setting(2, "The timestep whose value is the label (0 to length - 1).")
+    samples: int = setting(10_000, "Sequences a bulk schedule draws once as its training set.")
 
 
 @dataclass
 class FixedDataConfig:
     """Recorded sequences with fixed splits: a file or an archive set."""
 
-    kind: str = MISSING
-    # The dataset's name in MLflow (files: the file's name when null).
-    name: str | None = None
-    # Fraction of the training data held out as the validation set, stratified by class.
-    validation: float = 0.0
-    # Fraction of the data held out as the test set when the source has no test split of its
-    # own (null: the source's test split, or 0.2 when it has none).
-    test: float | None = None
-    # Seeds the validation and test splits; null: the run's seed.
-    split_seed: int | None = None
-    normalize: Normalize = Normalize.none
-    padding: Padding = Padding.post
-    # Fills padded timesteps; a timestep whose every feature equals it is masked.
-    pad_value: float = 0.0
+    kind: str = setting(help="Which option this is.")
+    name: str | None = setting(
+        None, "The dataset's name in MLflow (files: the file's name when null)."
+    )
+    validation: float = setting(
+        0.0,
+        "Fraction of the training data held out as the validation set, stratified by "
+        "class; in [0, 1).",
+    )
+    test: float | None = setting(
+        None,
+        "Fraction held out as the test set when the source has no test split of its own "
+        "(null: the source's test split, or 0.2 when it has none).",
+    )
+    split_seed: int | None = setting(
+        None, "Seeds the validation and test splits; null: the run's seed."
+    )
+    normalize: Normalize = setting(
+        Normalize.none,
+        "zscore: per feature, mean 0 and standard "
+        "deviation 1 on the training split's real timesteps.",
+    )
+    padding: Padding = setting(
+        Padding.post,
+        "Where shorter sequences are padded: pre (before, "
+        "the last step at the end) or post (after).",
+    )
+    pad_value: float = setting(
+        0.0, "Fills padded timesteps; a timestep whose every feature equals it is masked."
+    )
 
 
 @dataclass
 class NpzConfig(FixedDataConfig):
-    kind: str = "npz"
-    path: str = MISSING
+    kind: str = setting("npz", "Which option this is.")
+    path: str = setting(
+        help="The .npz file: x, y (optional lengths; x_test, y_test for a fixed test split)."
+    )
 
 
 @dataclass
 class CsvConfig(FixedDataConfig):
-    kind: str = "csv"
-    path: str = MISSING
-    test_path: str | None = None
-    id_column: str = "id"
-    # Orders the rows of a sequence; null: the order of the file.
-    time_column: str | None = None
-    label_column: str = "label"
-    # null: every column but the id, time and label columns.
-    feature_columns: list[str] | None = None
+    kind: str = setting("csv", "Which option this is.")
+    path: str = setting(help="The CSV file, one row per timestep of a sequence.")
+    test_path: str | None = setting(None, "A CSV file of test sequences; null: split from path.")
+    id_column: str = setting("id", "The column that names each row's sequence.")
+    time_column: str | None = setting(
+        None, "Orders the rows of a sequence; null: the order of the file."
+    )
+    label_column: str = setting("label", "The column of labels.")
+    feature_columns: list[str] | None = setting(
+        None, "The feature columns; null: every column but the id, time and label columns."
+    )
 
 
 @dataclass
 class UeaConfig(FixedDataConfig):
-    kind: str = "uea"
-    # A UEA/UCR archive set that aeon ships (dataset.name=BasicMotions, ...).
-    name: str | None = "JapaneseVowels"
+    kind: str = setting("uea", "Which option this is.")
+    name: str | None = setting(
+        "JapaneseVowels", "A UEA/UCR archive set that aeon ships (BasicMotions, GunPoint, ...)."
+    )
 
 
 @dataclass
 class CustomDataConfig(FixedDataConfig):
     """Arrays from a user's callable: ``_target_(**kwargs)`` returns what an .npz holds."""
 
-    kind: str = "custom"
-    _target_: str = MISSING
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kind: str = setting("custom", "Which option this is.")
+    _target_: str = setting(
+        help="module:function (or a file path:function) returning the arrays an .npz holds."
+    )
+    kwargs: dict[str, Any] = setting(help="Keyword arguments of the callable.", factory=dict)
 
 
 @dataclass
 class CustomGeneratorConfig(GeneratedConfig):
     """Fresh sequences from a user's generator: ``_target_(rng, n, **kwargs) -> (x, y)``."""
 
-    kind: str = "custom_generator"
-    name: str = "custom"
-    _target_: str = MISSING
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    # Number of classes; null: one more than the largest label of the first draws.
-    classes: int | None = None
+    kind: str = setting("custom_generator", "Which option this is.")
+    name: str = setting("custom", "The dataset's name in MLflow.")
+    _target_: str = setting(
+        help="module:function (or a file path:function): (rng, n, **kwargs) -> (x, y)."
+    )
+    kwargs: dict[str, Any] = setting(help="Keyword arguments of the generator.", factory=dict)
+    classes: int | None = setting(
+        None, "Number of classes; null: one more than the largest label of the first draws."
+    )
 
 
 class Cell(Enum):
@@ -188,25 +225,37 @@ class Head(Enum):
 
 @dataclass
 class ModelConfig:
-    # Which builder: lstmlab's recurrent stack ("rnn") or a user's (model=custom).
-    kind: str = "rnn"
-    cell: Cell = Cell.lstm
-    # Stacked recurrent layers, each with the same direction and merge mode.
-    layers: int = 1
-    # Units of every layer, or a list with one entry per layer.
-    units: Any = 20
-    direction: Direction = Direction.forward
-    # Only meaningful for a bidirectional model; null there means Keras' default, concat.
-    merge_mode: MergeMode | None = None
-    # Dropout of each layer's inputs and of its recurrent state, during training only.
-    dropout: float = 0.0
-    recurrent_dropout: float = 0.0
-    # Per-sequence labels: what the classifier reads (null: last). Per-timestep labels: null.
-    head: Head | None = None
-    learning_rate: float = 0.001
-    # Keras' go_backwards returns outputs in reversed time order; true re-reverses them so
-    # output t belongs to input t (false reproduces the tutorials' misaligned model).
-    align_backward: bool = True
+    kind: str = setting(
+        "rnn", "Which builder: lstmlab's recurrent stack (rnn) or a user's (model=custom)."
+    )
+    cell: Cell = setting(Cell.lstm, "The recurrent cell.")
+    layers: int = setting(
+        1, "Stacked recurrent layers, each with the same direction and merge mode."
+    )
+    units: Any = setting(20, "Units of every layer, or a list with one entry per layer.")
+    direction: Direction = setting(Direction.forward, "Reading direction of every layer.")
+    merge_mode: MergeMode | None = setting(
+        None,
+        "Only for direction=bidirectional: how the two directions' outputs combine; "
+        "null: Keras' default, concat.",
+    )
+    dropout: float = setting(
+        0.0, "Dropout of each layer's inputs, during training only; in [0, 1)."
+    )
+    recurrent_dropout: float = setting(
+        0.0, "Dropout of each layer's recurrent state, during training only; in [0, 1)."
+    )
+    head: Head | None = setting(
+        None,
+        "Per-sequence labels: what the classifier reads, last or mean (null: last). "
+        "Per-timestep labels: null.",
+    )
+    learning_rate: float = setting(0.001, "Adam's learning rate; > 0.")
+    align_backward: bool = setting(
+        True,
+        "Keras' go_backwards returns outputs in reversed time order; true re-reverses "
+        "them so output t belongs to input t (false: the tutorials' misaligned model).",
+    )
 
 
 @dataclass
@@ -214,10 +263,12 @@ class CustomModelConfig:
     """A user's builder: ``_target_(task, **kwargs) -> keras.Model``; lstmlab compiles it with
     Adam(learning_rate) and the task's loss."""
 
-    kind: str = "custom"
-    _target_: str = MISSING
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    learning_rate: float = 0.001
+    kind: str = setting("custom", "Which builder this is.")
+    _target_: str = setting(
+        help="module:function (or a file path:function): (task, **kwargs) -> keras.Model."
+    )
+    kwargs: dict[str, Any] = setting(help="Keyword arguments of the builder.", factory=dict)
+    learning_rate: float = setting(0.001, "Adam's learning rate; > 0.")
 
 
 class Monitor(Enum):
@@ -227,103 +278,126 @@ class Monitor(Enum):
 
 @dataclass
 class EarlyStoppingConfig:
-    # Validations without improvement before training stops; 0: never stop early.
-    patience: int = 0
-    monitor: Monitor = Monitor.val_loss
-    # An improvement smaller than this does not count.
-    min_delta: float = 0.0
+    patience: int = setting(
+        0, "Validations without improvement before training stops; 0: never stop early."
+    )
+    monitor: Monitor = setting(Monitor.val_loss, "The validation metric watched.")
+    min_delta: float = setting(0.0, "An improvement smaller than this does not count.")
 
 
 @dataclass
 class ScheduleConfig:
-    name: str = MISSING
-    epochs: int = 1
-    batch_size: int = 1
-    # Steps run per compiled call; metrics are logged and NaNs checked between calls.
-    chunk: int = 1000
-    # false: one plain Keras train_on_batch call per step (slow; for debugging and comparison).
-    fast: bool = True
-    # Compile the fast loop with XLA: ~3x faster than a plain graph, ~220 MiB more peak memory.
-    jit: bool = True
-    # Stops when the validation metric stops improving, and restores the best weights.
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    # Stop after this many optimizer steps whatever the epochs say (debug=fast); null: no cap.
-    max_steps: int | None = None
-    # Memory budget of one chunk's arrays (inputs and targets): a chunk has fewer than `chunk`
-    # steps when its batches would take more. Training holds up to ~3 such buffers at once.
-    max_chunk_mb: float = 256.0
-    # Save the training state every this many steps (at the next chunk end), and when a signal
-    # stops the run; the same command continues a KILLED (or dead) run from it. 0: off.
-    checkpoint_every: int = 0
+    name: str = setting(help="Which schedule: online or bulk.")
+    epochs: int = setting(1, "Online: optimizer steps; bulk: passes over the training set.")
+    batch_size: int = setting(1, "Sequences per optimizer step.")
+    chunk: int = setting(
+        1000, "Steps run per compiled call; metrics are logged and NaNs checked between calls."
+    )
+    fast: bool = setting(
+        True,
+        "false: one plain Keras train_on_batch call per step (slow; for debugging and comparison).",
+    )
+    jit: bool = setting(
+        True,
+        "Compile the fast loop with XLA: ~3x faster than a plain graph, ~220 MiB more peak memory.",
+    )
+    early_stopping: EarlyStoppingConfig = setting(
+        help="Stops when the validation metric stops improving, and restores the best weights.",
+        factory=EarlyStoppingConfig,
+    )
+    max_steps: int | None = setting(
+        None,
+        "Stop after this many optimizer steps whatever the epochs say (debug=fast); null: no cap.",
+    )
+    max_chunk_mb: float = setting(
+        256.0,
+        "Memory budget of one chunk's arrays (inputs and targets): a chunk has fewer "
+        "than `chunk` steps when its batches would take more.",
+    )
+    checkpoint_every: int = setting(
+        0,
+        "Save the training state every this many steps (at the next chunk end), and when a "
+        "signal stops the run; the same command continues a KILLED (or dead) run. 0: off.",
+    )
 
 
 @dataclass
 class OnlineConfig(ScheduleConfig):
-    # One optimizer step per batch: freshly generated sequences, or sequences drawn from the
-    # training split of fixed data. Batch 1 is the tutorials' "epochs" (one fit per sequence).
-    name: str = "online"
-    epochs: int = 1000
+    name: str = setting(
+        "online",
+        "One optimizer step per batch: fresh sequences, or sequences "
+        "drawn from the training split.",
+    )
+    epochs: int = setting(1000, "Optimizer steps (batch 1: the tutorials' 'epochs').")
 
 
 @dataclass
 class BulkConfig(ScheduleConfig):
-    # Epochs over the training split (generators: dataset.samples sequences drawn once).
-    name: str = "bulk"
-    batch_size: int = 10
+    name: str = setting(
+        "bulk", "Epochs over the training split (generators: dataset.samples sequences drawn once)."
+    )
+    batch_size: int = setting(10, "Sequences per optimizer step.")
 
 
 @dataclass
 class EvalConfig:
-    # Generators: fresh sequences to test on (fixed data has its test split).
-    samples: int = 1000
-    # How many test sequences to print as y vs yhat.
-    show: int = 5
-    # Validate every this many training steps (val_loss, val_acc); 0: never.
-    every: int = 0
+    samples: int = setting(
+        1000, "Generators: fresh sequences to test on (fixed data has its test split)."
+    )
+    show: int = setting(5, "How many test sequences to print as y vs yhat.")
+    every: int = setting(0, "Validate every this many training steps; 0: never.")
 
 
 @dataclass
 class TrackingConfig:
-    uri: str = "sqlite:///${lstmlab_root:}/mlflow.db"
-    experiment: str = "lstmlab"
-    log_model: bool = True
-    # CPU, memory (and GPU) every second, in the run's System metrics tab (MLflow's psutil
-    # monitor).
-    system_metrics: bool = False
-    # A store that stops answering during a run: training goes on, metrics wait (memory, then
-    # a spool file) and are sent when it is back. After training, wait this many seconds for
-    # it; then the writes left wait in the spool for lstmlab-sync, and the command exits 3.
-    outage_wait: float = 120.0
-    # Per-step metrics as means over blocks of this many steps, logged at each block's last
-    # step; null: every step up to 10 000 steps, then blocks that keep ~10 000 points a run.
-    log_every: int | None = None
-    # Set by the sweep callback for every job of a multirun: the MLflow run that groups them.
-    parent_run_id: str | None = None
-    # A sweep skips jobs whose config already has a FINISHED run in the experiment (resume
-    # after an interrupt); true runs them again.
-    rerun: bool = False
-    # At the end of a sweep, print its report (lstmlab-report: table with 95% CIs, claims'
-    # verdicts) and log it on the parent run. The compare_* and claim_* presets set it.
-    report: bool = False
+    uri: str = setting(
+        "sqlite:///${lstmlab_root:}/mlflow.db",
+        "The MLflow store: a sqlite file, an http(s) server, or a database URI.",
+    )
+    experiment: str = setting("lstmlab", "The MLflow experiment of the runs.")
+    log_model: bool = setting(True, "Log the trained model as an MLflow Model.")
+    system_metrics: bool = setting(
+        False, "CPU, memory (and GPU) every second, in the run's System metrics tab."
+    )
+    outage_wait: float = setting(
+        120.0,
+        "Seconds to wait after training for a store that stopped answering; then the "
+        "writes left wait in a spool for lstmlab-sync and the command exits 3.",
+    )
+    log_every: int | None = setting(
+        None,
+        "Per-step metrics as means over blocks of this many steps; null: every step up "
+        "to 10 000 steps, then blocks that keep ~10 000 points a run.",
+    )
+    parent_run_id: str | None = setting(
+        None, "Set by the sweep callback for every job of a multirun: the run that groups them."
+    )
+    rerun: bool = setting(
+        False, "A sweep skips jobs whose config already has a FINISHED run; true runs them again."
+    )
+    report: bool = setting(
+        False, "At the end of a sweep, print its report and log it on the parent run."
+    )
 
 
 @dataclass
 class Config:
-    # Any: the group's schema (CumsumConfig, NpzConfig, ..., OnlineConfig or BulkConfig) comes
-    # with the chosen option and stays typed and closed.
-    dataset: Any = MISSING
-    # ModelConfig or CustomModelConfig.
-    model: Any = MISSING
-    schedule: Any = MISSING
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    tracking: TrackingConfig = MISSING
-    seed: int = 0
-    # TensorFlow's intra- and inter-op threads; 0: all cores, or shared out between the
-    # parallel workers of the joblib launcher.
-    threads: int = 0
-    # Where XLA keeps the programs it compiled, for later processes to load instead of
-    # compiling again (TensorFlow's persistent compilation cache); null: no cache.
-    xla_cache: str | None = "${lstmlab_root:}/.cache/xla"
+    # Any: the group's schema comes with the chosen option and stays typed and closed.
+    dataset: Any = setting(help="The dataset group: cumsum, echo, npz, csv, uea, custom, ...")
+    model: Any = setting(help="The model group: lstm, bilstm, gru, ..., custom.")
+    schedule: Any = setting(help="The schedule group: online or bulk.")
+    eval: EvalConfig = setting(help="Held-out evaluation.", factory=EvalConfig)
+    tracking: TrackingConfig = setting(help="Where and how runs are logged.")
+    seed: int = setting(0, "Seeds the weights, dropout, data order and splits; 0 or more.")
+    threads: int = setting(
+        0,
+        "TensorFlow's intra- and inter-op threads; 0: all cores, or "
+        "shared out between the joblib launcher's workers.",
+    )
+    xla_cache: str | None = setting(
+        "${lstmlab_root:}/.cache/xla",
+        "Where XLA keeps compiled programs for later processes; null: no cache.",
+    )
 
 
 class ConfigError(ValueError):
