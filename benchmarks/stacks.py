@@ -1,0 +1,249 @@
+"""Seeds stacked in one program (issue 26), measured before it is built: training steps/s of K
+BiLSTM(20) seeds stepped together in one XLA program, against one seed alone.
+
+Three programs, each an XLA-compiled ``tf.while_loop`` over the steps of a chunk, online
+cumsum batches (the default run's shapes: batch 1, 10 steps, 1 feature, per-timestep labels):
+
+- ``keras``: one seed, lstmlab's own compiled loop (``schedules.compiled_loop``) on the Keras
+  model, as a run trains today;
+- ``stacked``: every weight with a leading seed axis; the gates of all K seeds in one batched
+  product (``einsum('kbf,kfg->kbg')``); one Adam over the stacked variables (Adam is
+  elementwise, and the loss is the sum of the seeds' losses, so seed k's update is exactly its
+  own);
+- ``vmap``: Keras 3's ``model.stateless_call`` vectorised over the seed axis with
+  ``tf.vectorized_map`` (the gradient taken through the vectorised call), as a plain graph:
+  XLA cannot compile it.
+
+It also checks that the stack computes what each seed computes alone: seed k of a K-stack
+against a 1-stack of seed k (same initial weights, same batches), and the 1-stack against the
+Keras model in lstmlab's loop. Run:
+
+    .venv/bin/python benchmarks/stacks.py
+    .venv/bin/python benchmarks/stacks.py --stacks 1 10 --steps 2000 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+UNITS, TIMESTEPS, FEATURES, BATCH = 20, 10, 1, 1
+
+
+def cumsum_batches(rng: np.random.Generator, steps: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, k, batch, T, 1) inputs and labels: the cumulative-sum problem (seed 001)."""
+    x = rng.random((steps, k, BATCH, TIMESTEPS, FEATURES)).astype(np.float32)
+    y = (np.cumsum(x, axis=3) > TIMESTEPS / 4.0).astype(np.float32)
+    return x, y
+
+
+def keras_model(seed: int) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((TIMESTEPS, FEATURES))
+    h = keras.layers.Bidirectional(keras.layers.LSTM(UNITS, return_sequences=True))(inputs)
+    outputs = keras.layers.Dense(1, activation="sigmoid")(h)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="binary_crossentropy",
+                  metrics=["accuracy"])  # fmt: skip
+    return model
+
+
+def stacked_weights(models: list[keras.Model]) -> list[tf.Variable]:
+    """The K models' weights with a leading seed axis: forward kernel, recurrent, bias,
+    backward kernel, recurrent, bias, dense kernel, bias (Keras' order)."""
+    per_model = [m.get_weights() for m in models]
+    return [tf.Variable(np.stack(ws)) for ws in zip(*per_model, strict=True)]
+
+
+def _direction(x, kernel, recurrent, bias, reverse: bool):
+    """One LSTM direction over (K, B, T, F), Keras' gate order (i, f, c, o), outputs in input
+    order."""
+    k, b = tf.shape(x)[0], tf.shape(x)[1]
+    h = tf.zeros((k, b, UNITS))
+    c = tf.zeros((k, b, UNITS))
+    outputs = []
+    steps = range(TIMESTEPS - 1, -1, -1) if reverse else range(TIMESTEPS)
+    for t in steps:
+        z = (tf.einsum("kbf,kfg->kbg", x[:, :, t], kernel)
+             + tf.einsum("kbu,kug->kbg", h, recurrent) + bias[:, None, :])  # fmt: skip
+        i, f, g, o = tf.split(z, 4, axis=-1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        h = tf.sigmoid(o) * tf.tanh(c)
+        outputs.append(h)
+    if reverse:
+        outputs.reverse()
+    return tf.stack(outputs, axis=2)
+
+
+def stacked_forward(weights, x):
+    fk, fr, fb, bk, br, bb, dk, db = weights
+    h = tf.concat([_direction(x, fk, fr, fb, False), _direction(x, bk, br, bb, True)], -1)
+    return tf.sigmoid(tf.einsum("kbtu,kuo->kbto", h, dk) + db[:, None, None, :])
+
+
+def stacked_loop(weights: list[tf.Variable]):
+    optimizer = keras.optimizers.Adam(0.001)
+    optimizer.build(weights)
+
+    @tf.function(jit_compile=True, autograph=False)
+    def run(xs, ys, n):
+        def body(i, losses):
+            x, y = tf.gather(xs, i), tf.gather(ys, i)
+            with tf.GradientTape() as tape:
+                p = tf.clip_by_value(stacked_forward(weights, x), 1e-7, 1 - 1e-7)
+                per_seed = -tf.reduce_mean(y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p),
+                                           axis=[1, 2, 3])  # fmt: skip
+                loss = tf.reduce_sum(per_seed)
+            optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
+            at = tf.reshape(i, (1, 1))
+            return i + 1, tf.tensor_scatter_nd_update(losses, at, per_seed[None])
+
+        zeros = tf.zeros((tf.shape(xs)[0], tf.shape(xs)[1]))
+        _, losses = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), zeros))
+        return losses
+
+    return run
+
+
+def vmap_loop(models: list[keras.Model]):
+    """Keras 3's stateless call of one model, vectorised over the seeds' stacked weights. As a
+    plain graph: XLA cannot compile it (measured: the vectorised recurrent loop keeps its
+    per-step outputs in TensorLists of variants, "No registered 'TensorListReserve' OpKernel
+    for XLA_CPU_JIT")."""
+    model = models[0]
+    weights = [tf.Variable(np.stack([m.get_weights()[i] for m in models]))
+               for i in range(len(model.trainable_variables))]  # fmt: skip
+    optimizer = keras.optimizers.Adam(0.001)
+    optimizer.build(weights)
+    loss_fn = keras.losses.BinaryCrossentropy()
+    # The layers' seed states (dropout), shared: no dropout here.
+    fixed = [v.value for v in model.non_trainable_variables]
+
+    def one(args):
+        params, x, y = args
+        p, _ = model.stateless_call(list(params), fixed, x, training=True)
+        return loss_fn(y, p)
+
+    @tf.function(jit_compile=False, autograph=False)
+    def run(xs, ys, n):
+        def body(i, losses):
+            x, y = tf.gather(xs, i), tf.gather(ys, i)
+            with tf.GradientTape() as tape:
+                per_seed = tf.vectorized_map(one, (tuple(weights), x, y))
+                loss = tf.reduce_sum(per_seed)
+            optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
+            at = tf.reshape(i, (1, 1))
+            return i + 1, tf.tensor_scatter_nd_update(losses, at, per_seed[None])
+
+        zeros = tf.zeros((tf.shape(xs)[0], tf.shape(xs)[1]))
+        _, losses = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), zeros))
+        return losses
+
+    return run, weights
+
+
+def timed(run, xs, ys) -> tuple[float, float]:
+    """(compile seconds, steps/s) of a loop over the chunk xs, ys."""
+    t0 = time.perf_counter()
+    run(xs, ys, tf.constant(0))
+    compiled = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = run(xs, ys, tf.constant(len(xs)))
+    np.asarray(out[0] if isinstance(out, tuple) else out)
+    return compiled, len(xs) / (time.perf_counter() - t0)
+
+
+def keras_speed(steps: int) -> tuple[float, float]:
+    from lstmlab.data import Task
+    from lstmlab.schedules import compiled_loop
+
+    task = Task(name="cumsum", timesteps=TIMESTEPS, features=FEATURES, classes=2,
+                per_timestep=True)  # fmt: skip
+    model = keras_model(0)
+    xs, ys = cumsum_batches(np.random.default_rng(0), steps, 1)
+    return timed(compiled_loop(model, task), xs[:, 0], ys[:, 0])
+
+
+def equivalence(steps: int, k: int) -> tuple[float, float]:
+    """(max |seed j of a k-stack - seed j alone|, max |1-stack - Keras in lstmlab's loop|)
+    over all weights after `steps` steps."""
+    from lstmlab.data import Task
+    from lstmlab.schedules import compiled_loop
+
+    models = [keras_model(s) for s in range(k)]
+    xs, ys = cumsum_batches(np.random.default_rng(1), steps, k)
+    together = stacked_weights(models)
+    stacked_loop(together)(xs, ys, tf.constant(steps))
+    worst = 0.0
+    for j in range(k):
+        alone = stacked_weights([models[j]])
+        stacked_loop(alone)(xs[:, j : j + 1], ys[:, j : j + 1], tf.constant(steps))
+        for a, b in zip(together, alone, strict=True):
+            worst = max(worst, float(np.max(np.abs(a.numpy()[j] - b.numpy()[0]))))
+    task = Task(name="cumsum", timesteps=TIMESTEPS, features=FEATURES, classes=2,
+                per_timestep=True)  # fmt: skip
+    compiled_loop(models[0], task)(xs[:, 0], ys[:, 0], tf.constant(steps))
+    one = stacked_weights([keras_model(0)])
+    stacked_loop(one)(xs[:, :1], ys[:, :1], tf.constant(steps))
+    keras_gap = max(float(np.max(np.abs(a - b.numpy()[0])))
+                    for a, b in zip(models[0].get_weights(), one, strict=True))  # fmt: skip
+    return worst, keras_gap
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stacks", type=int, nargs="+", default=[1, 2, 5, 10, 20])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--no-vmap", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    one = [keras_speed(args.steps) for _ in range(args.repeats)]
+    base = statistics.median(s for _, s in one)
+    rows.append(("keras (lstmlab's loop)", 1, statistics.median(c for c, _ in one), base))
+    for name in ("stacked", "vmap"):
+        if name == "vmap" and args.no_vmap:
+            continue
+        for k in args.stacks:
+            seen = []
+            for _ in range(args.repeats):
+                models = [keras_model(s) for s in range(k)]
+                xs, ys = cumsum_batches(np.random.default_rng(0), args.steps, k)
+                try:
+                    if name == "stacked":
+                        run = stacked_loop(stacked_weights(models))
+                    else:
+                        run = vmap_loop(models)[0]
+                    seen.append(timed(run, xs, ys))
+                except Exception as exc:  # a program TensorFlow cannot build: say which
+                    print(f"{name} K={k}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                    break
+            if seen:
+                rows.append((name, k, statistics.median(c for c, _ in seen),
+                             statistics.median(s for _, s in seen)))  # fmt: skip
+    print(
+        f"\nBiLSTM({UNITS}) online cumsum, batch {BATCH}, {args.steps} steps a chunk, "
+        f"{os.cpu_count()} CPUs, median of {args.repeats}\n"
+    )
+    print("| program | seeds | compile s | steps/s | seed-steps/s | vs one Keras seed |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, k, compiled, speed in rows:
+        print(
+            f"| {name} | {k} | {compiled:.2f} | {speed:,.0f} | {speed * k:,.0f} | "
+            f"{speed * k / base:.2f}x |"
+        )
+    worst, gap = equivalence(min(args.steps, 300), 4)
+    print(f"\nseed k of a 4-stack vs alone, 300 steps: max |weight difference| {worst:.2e}")
+    print(f"1-stack vs the Keras model in lstmlab's loop: max |weight difference| {gap:.2e}")
+
+
+if __name__ == "__main__":
+    main()
