@@ -22,8 +22,8 @@ from lstmlab.experiment import import_run
 import_run()
 from lstmlab.config import CumsumConfig, ModelConfig
 from lstmlab.data import cumsum
-from lstmlab.models import build_model
-from lstmlab.tracking import Tracker
+from lstmlab.models.recurrent import build_model
+from lstmlab.tracking.runs import Tracker
 
 task = cumsum.task(CumsumConfig(timesteps=10))
 model = build_model(ModelConfig(units=20), task)

@@ -1,7 +1,7 @@
 """What the first open of a new sqlite MLflow store costs, with and without lstmlab's template.
 
 A new store's first open is MLflow's: it runs every schema migration. lstmlab copies an empty
-store built once per MLflow version (lstmlab.store_template) instead. This times the open
+store built once per MLflow version (lstmlab.tracking.store_template) instead. This times the open
 alone (imports done first), each in a fresh process, alternately: MLflow's client on a new
 store, lstmlab's Tracker on a new store (the template already built), and lstmlab's Tracker on
 the store it has just made (an existing store, for comparison). Prints the medians:
@@ -33,7 +33,7 @@ def open_store(variant: str, db: Path) -> float:
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401 (imports are not the open)
     from mlflow.tracking import MlflowClient
 
-    from lstmlab.tracking import Tracker
+    from lstmlab.tracking.runs import Tracker
 
     t0 = time.perf_counter()
     if variant == "mlflow":
@@ -52,7 +52,7 @@ def main() -> None:
     if args.variant:
         print(json.dumps(open_store(args.variant, args.db)))
         return
-    from lstmlab import store_template
+    from lstmlab.tracking import store_template
 
     store_template.template()  # built once, as on any machine after its first new store
     found: dict[str, list[float]] = {v: [] for v in VARIANTS}

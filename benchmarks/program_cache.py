@@ -1,5 +1,5 @@
 """What a persistent XLA cache hit saves a run, and that a program is found whatever its process
-traced before it (lstmlab.program_names).
+traced before it (lstmlab.training.program_names).
 
 Each variant starts from an empty cache folder of its own and times one single run of a
 BiLSTM(20) with merge_mode=mul (the test sizes of tests/test_programs.py) by the run's own
@@ -8,7 +8,7 @@ time_compile_s metric (tracing, XLA compilation or loading it from the cache):
 - cold: nothing in the cache;
 - after the same run: a first identical run filled the cache;
 - after a sweep: a `model.merge_mode=sum,mul` sweep in one process filled it, tracing mul
-  second (before lstmlab.program_names, its names differed from a lone run's: no hit).
+  second (before lstmlab.training.program_names, its names differed from a lone run's: no hit).
 
 Every run is a fresh lstmlab process; prints the medians and the cache entries each timed run
 added:

@@ -163,7 +163,7 @@ def timed(run, xs, ys) -> tuple[float, float]:
 
 def keras_speed(steps: int) -> tuple[float, float]:
     from lstmlab.data import Task
-    from lstmlab.schedules import compiled_loop
+    from lstmlab.training.loops import compiled_loop
 
     task = Task(name="cumsum", timesteps=TIMESTEPS, features=FEATURES, classes=2,
                 per_timestep=True)  # fmt: skip
@@ -176,7 +176,7 @@ def equivalence(steps: int, k: int) -> tuple[float, float]:
     """(max |seed j of a k-stack - seed j alone|, max |1-stack - Keras in lstmlab's loop|)
     over all weights after `steps` steps."""
     from lstmlab.data import Task
-    from lstmlab.schedules import compiled_loop
+    from lstmlab.training.loops import compiled_loop
 
     models = [keras_model(s) for s in range(k)]
     xs, ys = cumsum_batches(np.random.default_rng(1), steps, k)

@@ -34,8 +34,8 @@ def trace(variant: str, units: int, timesteps: int) -> list[float]:
 
     from lstmlab.config import CumsumConfig, ModelConfig
     from lstmlab.data import cumsum, generated
-    from lstmlab.models import build_model
-    from lstmlab.schedules import compiled_loop
+    from lstmlab.models.recurrent import build_model
+    from lstmlab.training.loops import compiled_loop
 
     data_cfg = CumsumConfig(timesteps=timesteps)
     data = generated.build(data_cfg, cumsum.task(data_cfg), cumsum.sampler(data_cfg),

@@ -24,7 +24,7 @@ import json, sys, time
 unroll, (units, batch, steps) = sys.argv[1] == "1", map(int, sys.argv[2:5])
 import keras, numpy as np, tensorflow as tf
 from lstmlab.data import Task
-from lstmlab.schedules import compiled_loop
+from lstmlab.training.loops import compiled_loop
 keras.utils.set_random_seed(0)
 task = Task("cumsum", 10, 1, 2, True)
 inputs = keras.Input((task.timesteps, 1))

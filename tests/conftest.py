@@ -67,7 +67,7 @@ def runs_of(store: str, experiment: str) -> list:
 # `python -c` script: lstmlab's CLI with training patched to raise for model.units=2 (the only
 # model of fewer than 50 weights), for tests of failing jobs.
 FAIL_UNITS_2 = """
-import lstmlab.schedules as schedules
+import lstmlab.training.loops as schedules
 real_train = schedules.train
 def train(model, *args, **kwargs):
     if model.count_params() < 50:

@@ -18,7 +18,7 @@ import pytest
 from conftest import runs_of, serve_mlflow
 from mlflow.tracking import MlflowClient
 
-from lstmlab import checkpoints, experiment
+from lstmlab import experiment
 from lstmlab.config import (
     BulkConfig,
     CumsumConfig,
@@ -28,10 +28,11 @@ from lstmlab.config import (
     to_settings,
 )
 from lstmlab.data import cumsum, generated
-from lstmlab.evaluation import evaluate
-from lstmlab.models import build_model
-from lstmlab.schedules import train
-from lstmlab.tracking import CHECKPOINT, CHECKPOINT_STEP
+from lstmlab.evaluation.classification import evaluate
+from lstmlab.models.recurrent import build_model
+from lstmlab.tracking.runs import CHECKPOINT, CHECKPOINT_STEP
+from lstmlab.training import checkpoints
+from lstmlab.training.loops import train
 
 BIN = Path(sys.executable).parent
 DATA_CFG = CumsumConfig(timesteps=6, samples=23, validation_samples=20)

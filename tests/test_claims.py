@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lstmlab.claims import CLAIMS, Claim, Comparison, holm, judge, paired
+from lstmlab.sweeps.claims import CLAIMS, Claim, Comparison, holm, judge, paired
 
 
 def _values(means: dict[str, float], seeds: int = 10, noise: float = 0.01, shared: float = 0.2):

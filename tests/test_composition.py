@@ -12,9 +12,9 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from hydra_plugins.lstmlab.launcher import parallel_workers, tasks
-from lstmlab.composition import JobConfigs
 from lstmlab.config import CONF_DIR, register_configs
-from lstmlab.sweeps import expand
+from lstmlab.sweeps.callback import expand
+from lstmlab.sweeps.composition import JobConfigs
 
 register_configs()
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli, serve_mlflow
 from mlflow.tracking import MlflowClient
 
-from lstmlab.tracking import StoreUnavailable, check_store
+from lstmlab.tracking.store import StoreUnavailable, check_store
 
 TINY = ["eval.samples=40", "eval.show=0", "model.units=4", "schedule.epochs=20",
         "schedule.chunk=10"]  # fmt: skip

@@ -21,7 +21,7 @@ from lstmlab.config import (
 )
 from lstmlab.data import DataError, load
 from lstmlab.experiment import Job, run
-from lstmlab.models import build_model
+from lstmlab.models.recurrent import build_model
 
 USER_CODE = """
 import numpy as np

@@ -16,8 +16,8 @@ import pytest
 from conftest import run_cli, runs_of
 from mlflow.tracking import MlflowClient
 
-from lstmlab import liveness
-from lstmlab.tracking import Tracker
+from lstmlab.tracking import liveness
+from lstmlab.tracking.runs import Tracker
 
 BIN = Path(sys.executable).parent
 TINY = ["eval.samples=40", "eval.show=0", "model.units=4", "tracking.log_model=false"]

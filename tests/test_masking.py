@@ -11,9 +11,9 @@ import pytest
 
 from lstmlab.config import Cell, Direction, Head, MergeMode, ModelConfig, OnlineConfig
 from lstmlab.data import Dataset, Sequences, Task
-from lstmlab.evaluation import evaluate
-from lstmlab.models import build_model
-from lstmlab.schedules import train
+from lstmlab.evaluation.classification import evaluate
+from lstmlab.models.recurrent import build_model
+from lstmlab.training.loops import train
 
 MODELS = [
     ModelConfig(units=5, direction=Direction.forward),

@@ -13,7 +13,7 @@ import pytest
 
 from lstmlab.config import MB, ConfigError, to_settings
 from lstmlab.experiment import load_data
-from lstmlab.schedules import chunk_steps, online_chunks
+from lstmlab.training.loops import chunk_steps, online_chunks
 
 BIN = Path(sys.executable).parent
 # 512 one-hot sequences of 50 x 100 floats: 10 MB a step, 10 GB for the 1000 steps of a chunk.

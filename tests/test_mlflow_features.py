@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from lstmlab.config import PROJECT_ROOT, to_settings
 from lstmlab.experiment import Job, run
-from lstmlab.tracking import EXPERIMENT_KIND, MODEL_TRAINING, Tracker
+from lstmlab.tracking.runs import EXPERIMENT_KIND, MODEL_TRAINING, Tracker
 
 TINY = ["model.units=4", "eval.samples=40", "eval.show=0", "tracking.log_model=false"]
 BIN = Path(sys.executable).parent

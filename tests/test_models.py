@@ -17,7 +17,7 @@ from lstmlab.config import (
     ModelConfig,
 )
 from lstmlab.data import cumsum, echo
-from lstmlab.models import build_model
+from lstmlab.models.recurrent import build_model
 
 
 def cumsum_task(timesteps):

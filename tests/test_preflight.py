@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lstmlab.preflight import check, jobs
+from lstmlab.sweeps.preflight import check, jobs
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_good_command_lines_pass_and_expand_like_hydra():
 
 
 def test_a_single_run_is_composed_once(monkeypatch):
-    from lstmlab import preflight
+    from lstmlab.sweeps import preflight
 
     calls = []
     compose = preflight.compose

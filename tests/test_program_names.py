@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.framework import ops
 
-from lstmlab import program_names
-from lstmlab.program_names import stable
+from lstmlab.training import program_names
+from lstmlab.training.program_names import stable
 
 
 def _traced(key: str | None, scale: float) -> tuple[int, tf.Tensor]:

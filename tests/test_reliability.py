@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from lstmlab.config import to_settings
 from lstmlab.data import cumsum
 from lstmlab.experiment import Job, run
-from lstmlab.schedules import TrainingDiverged
+from lstmlab.training.loops import TrainingDiverged
 
 TINY = ["eval.samples=40", "eval.show=0", "model.units=4", "tracking.log_model=false",
         "tracking.log_every=1"]  # fmt: skip
@@ -149,7 +149,7 @@ def test_running_a_sweep_again_resumes_it(tmp_path, store):
 WRITER = """
 import sys
 import numpy as np
-from lstmlab.tracking import Tracker
+from lstmlab.tracking.runs import Tracker
 
 store, name = sys.argv[1], sys.argv[2]
 tracker = Tracker(store, "lstmlab")
@@ -205,7 +205,7 @@ def test_lstmlab_rerun_reproduces_a_logged_run(tmp_path, store):
 
 @pytest.mark.slow
 def test_a_sweep_reuses_the_finished_runs_of_another(tmp_path, store):
-    from lstmlab.tracking import Tracker
+    from lstmlab.tracking.runs import Tracker
 
     base = ["-m", "model=lstm", "schedule.epochs=10", f"tracking.uri={store}",
             *[a for a in TINY if not a.startswith("model.units")]]  # fmt: skip

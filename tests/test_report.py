@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from lstmlab import report
-from lstmlab.report import Group, RunRecord, group_runs, mean_ci
-from lstmlab.tracking import Tracker
+from lstmlab.sweeps import report
+from lstmlab.sweeps.report import Group, RunRecord, group_runs, mean_ci
+from lstmlab.tracking.runs import Tracker
 
 
 def test_mean_ci_is_the_student_t_interval():

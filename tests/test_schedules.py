@@ -21,9 +21,9 @@ from lstmlab.config import (
     Monitor,
     OnlineConfig,
 )
-from lstmlab.evaluation import evaluate
-from lstmlab.models import build_model
-from lstmlab.schedules import (
+from lstmlab.evaluation.classification import evaluate
+from lstmlab.models.recurrent import build_model
+from lstmlab.training.loops import (
     EarlyStopping,
     TrainingDiverged,
     bulk_chunks,

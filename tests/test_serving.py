@@ -73,7 +73,7 @@ def test_the_champion_is_registered_served_and_predicts_like_keras(tmp_path, sto
         log.close()
     assert not left
     mlflow.set_tracking_uri(store)
-    import lstmlab.models  # noqa: F401 (its layers, for Keras' own loader)
+    import lstmlab.models.recurrent  # noqa: F401 (its layers, for Keras' own loader)
 
     model = mlflow.keras.load_model("models:/cumsum-backward@champion")
     np.testing.assert_allclose(served, model.predict(x, verbose=0), atol=1e-5)

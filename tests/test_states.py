@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstmlab.states import bidirectional_outputs, identities, main
+from lstmlab.models.states import bidirectional_outputs, identities, main
 
 
 @pytest.mark.parametrize(("T", "D", "H"), [(4, 2, 3), (7, 1, 5)])

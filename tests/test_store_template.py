@@ -9,8 +9,8 @@ import mlflow.store.db.utils
 import pytest
 from mlflow.tracking import MlflowClient
 
-from lstmlab import store_template
-from lstmlab.tracking import Tracker
+from lstmlab.tracking import store_template
+from lstmlab.tracking.runs import Tracker
 
 
 def _schema(db: Path) -> list:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from lstmlab.tracking import Tracker, flatten
+from lstmlab.tracking.runs import Tracker, flatten
 
 
 def test_flatten_gives_dotted_keys():
@@ -109,7 +109,7 @@ def test_parallel_runs_logging_the_same_new_dataset_all_succeed(store):
 
 
 def test_blocks_average_steps_across_chunk_boundaries():
-    from lstmlab.tracking import Blocks
+    from lstmlab.tracking.runs import Blocks
 
     blocks = Blocks(3)
     first = blocks.add({"loss": [0, 1, 2, 3, 4]}, 0)
@@ -136,7 +136,7 @@ class _SlowClient:
 
 
 def test_a_background_log_never_waits_for_the_store_and_flush_does():
-    from lstmlab.tracking import RunLog
+    from lstmlab.tracking.runs import RunLog
 
     client = _SlowClient()
     log = RunLog(client, "r", background=True)
@@ -149,7 +149,7 @@ def test_a_background_log_never_waits_for_the_store_and_flush_does():
 
 
 def test_a_failed_background_write_is_raised_in_the_caller():
-    from lstmlab.tracking import RunLog
+    from lstmlab.tracking.runs import RunLog
 
     client = _SlowClient()
     client.gate.set()
@@ -169,8 +169,8 @@ def test_a_logged_model_records_the_pins_without_mapping_the_installed_packages(
 
     from lstmlab.config import CumsumConfig, ModelConfig
     from lstmlab.data import cumsum
-    from lstmlab.models import build_model
-    from lstmlab.tracking import requirements
+    from lstmlab.models.recurrent import build_model
+    from lstmlab.tracking.runs import requirements
 
     task = cumsum.task(CumsumConfig(timesteps=4))
     model = build_model(ModelConfig(units=2), task)

@@ -28,8 +28,8 @@ from lstmlab.config import (
 )
 from lstmlab.data import DataError
 from lstmlab.experiment import Job, collector_paused, load_data, run
-from lstmlab.interrupts import GracefulStop, Stopped
-from lstmlab.preflight import MULTIRUN_FLAGS, check, one_line
+from lstmlab.sweeps.preflight import MULTIRUN_FLAGS, check, one_line
+from lstmlab.training.signals import GracefulStop, Stopped
 
 register_configs()
 # The interpreter's last collection, as a process ends, would walk every object TensorFlow,
@@ -72,7 +72,7 @@ def sweep_shape(hc: DictConfig) -> tuple[set[str], int | None]:
     """The keys this job's multirun varies and its number of jobs (None for sweepers that
     choose jobs as they go), from the multirun.yaml Hydra writes first (a job's own overrides
     hold single values)."""
-    from lstmlab.sweeps import is_basic
+    from lstmlab.sweeps.callback import is_basic
 
     params = hc.sweeper.get("params") or {}
     keys, count = _sweep_shape(str(hc.sweep.dir), tuple(params.items()), is_basic(hc.sweeper))
@@ -84,7 +84,7 @@ def _sweep_shape(
     sweep_dir: str, params: tuple[tuple[str, str], ...], basic: bool
 ) -> tuple[set[str], int | None]:
     # Once per sweep and worker process: every job of the sweep has the same answer.
-    from lstmlab.sweeps import expand, swept_keys
+    from lstmlab.sweeps.callback import expand, swept_keys
 
     saved = Path(sweep_dir) / "multirun.yaml"
     overrides = list(OmegaConf.load(saved).hydra.overrides.task) if saved.is_file() else []
@@ -143,8 +143,9 @@ def main(cfg: DictConfig) -> float:
         _fail(str(exc))
     # The store before TensorFlow's import: one that cannot be used fails in ~2 s, not ~8.
     with collector_paused():
-        from lstmlab.tracking import StoreUnavailable, Tracker
-        from lstmlab.writer import StoreGone, gone_message
+        from lstmlab.tracking.runs import Tracker
+        from lstmlab.tracking.store import StoreUnavailable
+        from lstmlab.tracking.writer import StoreGone, gone_message
 
         try:
             tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)

@@ -20,6 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from lstmlab.errors import ConfigError
+from lstmlab.targets import resolve
+
 # The package is installed editable from its checkout; the store and Hydra's output folders
 # live at the checkout's root whatever the working directory, so every job of a sweep (and
 # every worker process) writes to the same place.
@@ -400,15 +403,6 @@ class Config:
     )
 
 
-class ConfigError(ValueError):
-    """A config value that cannot work; the message is one line naming key, value and rule."""
-
-    def __init__(self, key: str, value: Any, allowed: str):
-        shown = value.value if isinstance(value, Enum) else value
-        super().__init__(f"{key}={shown}: {allowed}")
-        self.key = key
-
-
 def register_configs() -> None:
     if not OmegaConf.has_resolver("lstmlab_root"):
         OmegaConf.register_new_resolver("lstmlab_root", lambda: str(PROJECT_ROOT))
@@ -552,8 +546,6 @@ def validate(cfg: Config) -> None:
     for key, node in (("dataset", data), ("model", cfg.model)):
         target = getattr(node, "_target_", None)
         if target is not None:
-            from lstmlab.targets import resolve
-
             resolve(f"{key}._target_", target)
 
     sched = cfg.schedule

@@ -25,7 +25,7 @@ from lstmlab.config import MB, BulkConfig, Config, ConfigError, CustomModelConfi
 from lstmlab.data import DataError, Dataset, load, rngs
 
 if TYPE_CHECKING:
-    from lstmlab.tracking import Tracker
+    from lstmlab.tracking.runs import Tracker
 
 
 # tracking.log_every=null: per-step metrics keep about this many points a run (the UI's charts
@@ -179,7 +179,7 @@ def prepare_tensorflow(seed: int, threads: int, tf_seed: bool = True) -> np.rand
 
 def _describe(log, cfg: DictConfig, resolved: dict, job: Job, dataset: Dataset) -> None:
     """What a new run is: params, config, Hydra's files, the data it sees."""
-    from lstmlab.tracking import flatten
+    from lstmlab.tracking.runs import flatten
 
     log.params({
         **flatten(resolved),
@@ -231,7 +231,10 @@ def import_run() -> None:
         import mlflow.store.tracking.sqlalchemy_store  # noqa: F401 (a database store's, ~1 s)
         import tensorflow  # noqa: F401
 
-        from lstmlab import checkpoints, evaluation, models, plots, progress, schedules, tracking  # noqa: F401, E501
+        from lstmlab.evaluation import classification, plots  # noqa: F401
+        from lstmlab.models import recurrent  # noqa: F401
+        from lstmlab.tracking import runs  # noqa: F401
+        from lstmlab.training import checkpoints, loops, progress  # noqa: F401
 
 
 def run(
@@ -249,12 +252,13 @@ def run(
     started = time.perf_counter()
     # Imported here, not at the top: a bad config is reported before TensorFlow's ~5 s import.
     import_run()
-    from lstmlab import checkpoints, plots
-    from lstmlab.evaluation import evaluate
-    from lstmlab.models import build_model
-    from lstmlab.progress import Progress
-    from lstmlab.schedules import planned_steps, reuse, train
-    from lstmlab.tracking import CHECKPOINT, CHECKPOINT_ARTIFACT, CHECKPOINT_STEP, Tracker
+    from lstmlab.evaluation import plots
+    from lstmlab.evaluation.classification import evaluate
+    from lstmlab.models.recurrent import build_model
+    from lstmlab.tracking.runs import CHECKPOINT, CHECKPOINT_ARTIFACT, CHECKPOINT_STEP, Tracker
+    from lstmlab.training import checkpoints
+    from lstmlab.training.loops import planned_steps, reuse, train
+    from lstmlab.training.progress import Progress
 
     imported = time.perf_counter()
     loaded_before = dataset is not None

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from lstmlab.config import ConfigError
+from lstmlab.errors import ConfigError
 
 
 def resolve(key: str, path: str) -> Callable[..., Any]:

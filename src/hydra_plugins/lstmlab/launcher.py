@@ -33,7 +33,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_joblib_launcher import joblib_launcher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lstmlab.composition import JobConfigs
+from lstmlab.sweeps.composition import JobConfigs
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-from lstmlab.composition import JobConfigs
+from lstmlab.sweeps.composition import JobConfigs
 
 
 class Sweeper(BasicSweeper):

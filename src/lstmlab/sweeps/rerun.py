@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     from mlflow.tracking import MlflowClient
 
     from lstmlab.experiment import Job, run
-    from lstmlab.tracking import Tracker
+    from lstmlab.tracking.runs import Tracker
 
     client = MlflowClient(args.uri)
     try:

@@ -17,10 +17,10 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from lstmlab.composition import ByStructure
 from lstmlab.config import CONF_DIR, ConfigError, register_configs, to_settings
 from lstmlab.data import DataError
-from lstmlab.sweeps import expand, is_basic
+from lstmlab.sweeps.callback import expand, is_basic
+from lstmlab.sweeps.composition import ByStructure
 
 register_configs()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import platform
 import socket
 import subprocess
@@ -17,7 +16,6 @@ import tempfile
 import threading
 import time
 import traceback
-import urllib.request
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -29,9 +27,10 @@ from mlflow.entities import Run, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from lstmlab import liveness
-from lstmlab.spool import send
-from lstmlab.writer import StoreGone, Write, Writer, gone_message
+from lstmlab.tracking import liveness
+from lstmlab.tracking.spool import send
+from lstmlab.tracking.store import check_store
+from lstmlab.tracking.writer import StoreGone, Write, Writer, gone_message
 
 if TYPE_CHECKING:
     from lstmlab.data import Dataset
@@ -138,67 +137,6 @@ def requirements() -> list[str]:
     return pins
 
 
-class StoreUnavailable(RuntimeError):
-    """The tracking store cannot be reached or written; the message is one line."""
-
-
-def check_store(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, before any work, on a store that cannot be used: MLflow's client would retry
-    an unreachable server for minutes, and sqlite fails only at the first write."""
-    if uri.startswith(("http://", "https://")):
-        base = uri.rstrip("/")
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=timeout):
-                pass
-        except OSError as exc:
-            reason = getattr(exc, "reason", exc)
-            raise StoreUnavailable(
-                f"tracking.uri={uri}: no MLflow server answers ({reason}); start one or set "
-                "tracking.uri to another store"
-            ) from None
-        # An API call, sent the way MLflow's client sends its own (its credentials from the
-        # environment or ~/.mlflow/credentials, its TLS settings): a server behind
-        # authentication answers /health to anyone.
-        from mlflow.exceptions import MlflowException
-        from mlflow.utils.credentials import get_default_host_creds
-        from mlflow.utils.rest_utils import http_request
-
-        creds = get_default_host_creds(base)
-        try:
-            response = http_request(
-                creds, "/api/2.0/mlflow/experiments/search", "GET", max_retries=0,
-                timeout=timeout, raise_on_status=False, params={"max_results": 1},
-            )  # fmt: skip
-        except MlflowException as exc:
-            raise StoreUnavailable(
-                f"tracking.uri={uri}: the server did not answer an API call "
-                f"({str(exc.message).splitlines()[0]})"
-            ) from None
-        if response.status_code != 200:
-            given = bool((creds.username and creds.password) or creds.token)
-            raise StoreUnavailable(f"tracking.uri={uri}: {_refusal(response.status_code, given)}")
-    elif uri.startswith("sqlite:///"):
-        db = Path(uri.removeprefix("sqlite:///"))
-        if not db.parent.is_dir():
-            raise StoreUnavailable(f"tracking.uri={uri}: folder {db.parent} does not exist")
-        if not os.access(db if db.exists() else db.parent, os.W_OK):
-            raise StoreUnavailable(f"tracking.uri={uri}: {db} is not writable")
-
-
-_CREDENTIALS = "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
-
-
-def _refusal(code: int, credentials: bool) -> str:
-    """What an HTTP error of the probe means, in words (never the credentials themselves)."""
-    if code == 401 and credentials:
-        return f"the server refused the credentials (401) in {_CREDENTIALS}"
-    if code == 401:
-        return f"the server asks for credentials (401): set {_CREDENTIALS}"
-    if code == 403:
-        return "the credentials given may not read experiments (403)"
-    return f"the server answered {code}"
-
-
 class Blocks:
     """Per-step values as means over blocks of `every` steps, each logged at the block's last
     step (every 1: every step as it is). A block cut by a chunk boundary carries over."""
@@ -265,8 +203,8 @@ class RunLog:
         self._files = tempfile.TemporaryDirectory(prefix="lstmlab-") if background else None
 
     def _write(self, record: dict[str, Any]) -> None:
-        """One write, given as its spool record (lstmlab.spool.send makes it): now, or by the
-        writer."""
+        """One write, given as its spool record (tracking.spool.send makes it): now, or by
+        the writer."""
         self._do(Write(functools.partial(send, self.client, self.run_id, record), record,
                        record["op"]))  # fmt: skip
 
@@ -444,21 +382,21 @@ class RunLog:
             import mlflow.keras  # noqa: F401
             import mlflow.models  # noqa: F401
 
-            import lstmlab.serving  # noqa: F401
+            import lstmlab.tracking.serving  # noqa: F401
 
         threading.Thread(target=warm, name="lstmlab-imports", daemon=True).start()
 
     def keras_model(self, model: Any, task: Any, name: str = "model") -> None:
         """The model as an MLflow Model of the run (MLflow 3's logged model): Keras flavor,
         a signature, pinned requirements, and a pyfunc loader that knows lstmlab's layers
-        (lstmlab.serving). Registrable, loadable with mlflow.pyfunc, servable."""
+        (lstmlab.tracking.serving). Registrable, loadable with mlflow.pyfunc, servable."""
         signature, pins = model_signature(task), requirements()
 
         def log() -> None:
             import mlflow
             from mlflow.models import Model
 
-            from lstmlab import serving
+            from lstmlab.tracking import serving
 
             # Model.log writes through MLflow's default client, to the global tracking URI.
             mlflow.set_tracking_uri(self.client.tracking_uri)
@@ -481,13 +419,13 @@ def _first_contact(uri: str) -> Iterator[None]:
     """One process at a time opens a sqlite store: MLflow creates a fresh store's tables (and
     migrates an old one) on first contact, and two processes doing it at once fail ("table
     experiments already exists": two sweeps started together on a new store). A new store
-    starts as a copy of an empty one (lstmlab.store_template)."""
+    starts as a copy of an empty one (lstmlab.tracking.store_template)."""
     if not uri.startswith("sqlite:///"):
         yield
         return
     from filelock import FileLock
 
-    from lstmlab import store_template
+    from lstmlab.tracking import store_template
 
     db = uri.removeprefix("sqlite:///").split("?")[0]
     with FileLock(f"{db}.lock", timeout=300):

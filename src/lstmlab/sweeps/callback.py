@@ -83,7 +83,7 @@ class SweepCallback(Callback):
         from lstmlab.experiment import collector_paused
 
         with collector_paused():
-            from lstmlab.tracking import Tracker
+            from lstmlab.tracking.runs import Tracker
 
             self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
         hydra = config.hydra  # HydraConfig.get() is only set inside jobs
@@ -149,7 +149,7 @@ class SweepCallback(Callback):
         from lstmlab.experiment import collector_paused
 
         with collector_paused():
-            from lstmlab import report
+            from lstmlab.sweeps import report
 
         print("", flush=True)
         try:

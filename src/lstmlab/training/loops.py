@@ -24,11 +24,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lstmlab.checkpoints import Checkpoint
 from lstmlab.config import MB, BulkConfig, EarlyStoppingConfig, Monitor, OnlineConfig
 from lstmlab.data import Dataset, Sequences, Task
-from lstmlab.models import accuracy, loss_for
-from lstmlab.program_names import stable
+from lstmlab.models.recurrent import accuracy, loss_for
+from lstmlab.training.checkpoints import Checkpoint
+from lstmlab.training.program_names import stable
 
 # Called after every chunk with the index of its first step and its per-step loss and accuracy.
 StepsCallback = Callable[[int, np.ndarray, np.ndarray], None]

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from lstmlab.config import DEFAULT_TRACKING_URI, PROJECT_ROOT, param_of
+from lstmlab.config import PROJECT_ROOT, param_of
+from lstmlab.tracking.arguments import sweep_arguments
 
 
 @dataclass
@@ -81,7 +82,7 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, n
 
 def smooth(curves: np.ndarray, window: int) -> np.ndarray:
     """Trailing moving average along steps, per run."""
-    from lstmlab.plots import moving_average
+    from lstmlab.evaluation.plots import moving_average
 
     if window <= 1:
         return curves
@@ -118,7 +119,7 @@ def load(uri: str, experiment: str, sweep: str | None, preset: str | None) -> Se
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise SystemExit(f"lstmlab-report: no experiment {experiment!r} in {uri}")
-    from lstmlab.tracking import Tracker
+    from lstmlab.tracking.runs import Tracker
 
     if sweep is None:
         latest = Tracker(uri, experiment).latest_sweep(preset)
@@ -156,7 +157,7 @@ def load(uri: str, experiment: str, sweep: str | None, preset: str | None) -> Se
 def figure(groups: list[Group], title: str, window: int):
     import matplotlib.pyplot as plt
 
-    from lstmlab import plots  # noqa: F401  (selects the headless backend)
+    from lstmlab.evaluation import plots  # noqa: F401  (selects the headless backend)
 
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     for i, g in enumerate(groups):
@@ -236,7 +237,7 @@ def rows_csv(rows: list[dict[str, object]]) -> str:
 
 def judge_claims(preset: str, groups: list[Group]) -> str:
     """The verdicts on the claims a preset tests, as text ('' when it tests none)."""
-    from lstmlab.claims import CLAIMS, METHOD, describe, judge
+    from lstmlab.sweeps.claims import CLAIMS, METHOD, describe, judge
 
     aucs = {g.label: g.auc() for g in groups}
     verdicts = []
@@ -248,14 +249,6 @@ def judge_claims(preset: str, groups: list[Group]) -> str:
             continue
         verdicts.append(describe(judge(claim, aucs)))
     return "\n\n".join([*verdicts, METHOD]) if verdicts else ""
-
-
-def sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    """Which store, experiment and sweep a command reads (lstmlab-report, lstmlab-register)."""
-    parser.add_argument("--uri", default=DEFAULT_TRACKING_URI, help="MLflow tracking URI")
-    parser.add_argument("--experiment", default="lstmlab")
-    parser.add_argument("--sweep", help="parent run id of the sweep (default: the latest)")
-    parser.add_argument("--preset", help="with no --sweep: the latest sweep of this preset")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -287,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from mlflow.tracking import MlflowClient
 
-    from lstmlab.tracking import RunLog
+    from lstmlab.tracking.runs import RunLog
 
     log = RunLog(MlflowClient(args.uri), selection.parent_run_id)
     log.figure(fig, "report/loss_curves.png")

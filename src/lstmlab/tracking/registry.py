@@ -16,6 +16,8 @@ import argparse
 import math
 import sys
 
+from lstmlab.tracking.arguments import sweep_arguments
+
 
 def _fail(message: str) -> None:
     print(f"lstmlab-register: error: {message}", file=sys.stderr)
@@ -23,8 +25,6 @@ def _fail(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from lstmlab.report import sweep_arguments
-
     parser = argparse.ArgumentParser(prog="lstmlab-register", description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="registered model name")
     sweep_arguments(parser)
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from lstmlab.tracking import Tracker
+    from lstmlab.tracking.runs import Tracker
 
     client = MlflowClient(args.uri)
     if args.run:

@@ -1,5 +1,5 @@
 """A run's writes performed in order by one background thread, so that training never waits
-for the store, and kept on disk (lstmlab.spool) while the store does not answer."""
+for the store, and kept on disk (lstmlab.tracking.spool) while the store does not answer."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class Writer:
     writes behind (a store slower than training would otherwise pile up memory). While it does
     not (no write finished for :attr:`STALLED` seconds: a server down or restarting), training
     goes on: writes queue in memory, and per-step metric batches past the backlog go to a spool
-    folder (lstmlab.spool); a write that failed for want of an answer is tried again every
+    folder (lstmlab.tracking.spool); a write that failed for want of an answer is tried again every
     :attr:`RETRY` seconds. When the store answers again, everything is sent, the spool last.
     :meth:`flush` with a deadline gives up on a store that has not come back: the writes left go
     to the spool (StoreGone). Any other failure is raised again by the next :meth:`put` or by
@@ -82,7 +82,7 @@ class Writer:
         self._current: Write | None = None  # the write under way
         self._progress = time.monotonic()  # when the last write finished
         self._abandoned = False
-        self._spool: Any = None  # lstmlab.spool.Spool, made when first needed
+        self._spool: Any = None  # lstmlab.tracking.spool.Spool, made when first needed
         self._spooled = 0  # metric batches in the spool, not sent yet
         self._thread = threading.Thread(target=self._work, name="lstmlab-writer", daemon=True)
         self._thread.start()
@@ -130,7 +130,7 @@ class Writer:
 
     def _replay(self) -> None:
         """Send the spool's metric batches (memory is empty), then remove it."""
-        from lstmlab.spool import replay
+        from lstmlab.tracking.spool import replay
 
         with self._cond:
             spool, self._spool, count, self._spooled = self._spool, None, self._spooled, 0
@@ -158,7 +158,7 @@ class Writer:
 
     def _open_spool(self) -> Any:
         if self._spool is None:
-            from lstmlab.spool import Spool
+            from lstmlab.tracking.spool import Spool
 
             self._spool = Spool(self._client.tracking_uri, self._run_id)
         return self._spool

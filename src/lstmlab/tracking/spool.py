@@ -135,8 +135,8 @@ def _log_model(client: Any, run_id: str, path: Path, r: dict[str, Any]) -> None:
     import mlflow
     from mlflow.models import Model, ModelSignature
 
-    import lstmlab.models  # noqa: F401 (registers lstmlab's layers with Keras)
-    from lstmlab import serving
+    import lstmlab.models.recurrent  # noqa: F401 (registers lstmlab's layers with Keras)
+    from lstmlab.tracking import serving
 
     model = keras.saving.load_model(path)
     mlflow.set_tracking_uri(client.tracking_uri)

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     from mlflow.entities import ViewType
     from mlflow.tracking import MlflowClient
 
-    from lstmlab.tracking import StoreUnavailable, check_store
+    from lstmlab.tracking.store import StoreUnavailable, check_store
 
     try:
         check_store(args.uri)

@@ -1,0 +1,1 @@
+"""Evaluation: held-out metrics per task and the figures a run logs."""
