@@ -45,6 +45,7 @@ def test_online_run_is_logged_and_read_back(compose_cfg, store, capsys):
     (output,) = r.outputs.model_outputs
     logged = client.get_logged_model(output.model_id)
     assert logged.source_run_id == outcome.run_id and logged.name == "model"
+    assert logged.experiment_id == r.info.experiment_id
     mlflow.set_tracking_uri(store)
     model = mlflow.keras.load_model(f"models:/{output.model_id}")
     x = np.random.default_rng(0).random((3, 10, 1), dtype=np.float32)

@@ -123,3 +123,4 @@ def test_a_store_still_away_at_the_end_leaves_a_spool_that_lstmlab_sync_sends(tm
         (output,) = run.outputs.model_outputs
         model = client.get_logged_model(output.model_id)
         assert model.source_run_id == run.info.run_id
+        assert model.experiment_id == run.info.experiment_id

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT_ROOT, run_cli
 
+from lstmlab.tracking.runs import UI_WORKFLOW
+
 pytestmark = pytest.mark.slow
 
 # Kept after the run for a person to look at (git-ignored).
@@ -107,6 +109,22 @@ def test_sweep_logged_to_a_server_read_back_over_rest_and_seen_in_the_ui(tmp_pat
     for sidebar in ("Models", "Model registry"):
         assert f">{sidebar}<" in dom.stdout, sidebar
     assert "Evaluation runs" not in dom.stdout and "Observability" not in dom.stdout
+
+    # Each run's model is a logged model of the run's own experiment, on the server, and the
+    # experiment's Models tab lists them (MLflow's fluent Model.log put them in Default).
+    logged = _post(url, "/api/2.0/mlflow/logged-models/search", {"experiment_ids": [exp_id]})
+    assert {m["info"]["source_run_id"] for m in logged["models"]} == {
+        r["info"]["run_id"] for r in children
+    }
+    for m in logged["models"]:
+        assert m["info"]["artifact_uri"].startswith("mlflow-artifacts:/")
+    tab = _chromium("--dump-dom", f"{url}/#/experiments/{exp_id}/models?{UI_WORKFLOW}",
+                    user_data=tmp_path / "c3")  # fmt: skip
+    assert tab.returncode == 0, tab.stderr[-2000:]
+    for m in logged["models"]:
+        assert m["info"]["model_id"] in tab.stdout or m["info"]["name"] in tab.stdout
+    for name in names:
+        assert name in tab.stdout, f"{name!r} (a model's source run) not in the Models tab"
 
     # The sweep's best model, registered, as the registry page shows it.
     registered = subprocess.run(

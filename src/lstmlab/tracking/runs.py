@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from lstmlab.tracking import liveness
 from lstmlab.tracking.spool import send
-from lstmlab.tracking.store import check_store
+from lstmlab.tracking.store import artifact_root, check_store, sqlite_file
 from lstmlab.tracking.writer import StoreGone, Write, Writer, gone_message
 
 if TYPE_CHECKING:
@@ -393,16 +393,9 @@ class RunLog:
         signature, pins = model_signature(task), requirements()
 
         def log() -> None:
-            import mlflow
-            from mlflow.models import Model
+            from lstmlab.tracking.serving import log_model
 
-            from lstmlab.tracking import serving
-
-            # Model.log writes through MLflow's default client, to the global tracking URI.
-            mlflow.set_tracking_uri(self.client.tracking_uri)
-            Model.log(artifact_path=None, name=name, flavor=serving, flavor_name="keras",
-                      run_id=self.run_id, model=model, signature=signature,
-                      pip_requirements=pins)  # fmt: skip
+            log_model(self.client, self.run_id, model, name, signature, pins)
 
         def spooled() -> dict[str, Any]:
             path = self._scratch() / "model.keras"
@@ -427,10 +420,10 @@ def _first_contact(uri: str) -> Iterator[None]:
 
     from lstmlab.tracking import store_template
 
-    db = uri.removeprefix("sqlite:///").split("?")[0]
-    with FileLock(f"{db}.lock", timeout=300):
-        if db != ":memory:":
-            store_template.seed(Path(db))
+    db = sqlite_file(uri)
+    with FileLock(f"{db or uri.removeprefix('sqlite:///')}.lock", timeout=300):
+        if db is not None:
+            store_template.seed(db)
         yield
 
 
@@ -448,7 +441,7 @@ class Tracker:
         found = self.client.get_experiment_by_name(name)
         if found is None:
             try:
-                return self.client.create_experiment(name, tags={EXPERIMENT_KIND: MODEL_TRAINING})
+                return self._create_experiment(name)
             except MlflowException:
                 # Another job created it between our lookup and create.
                 found = self.client.get_experiment_by_name(name)
@@ -461,6 +454,23 @@ class Tracker:
             # lstmlab uses it (a kind set by someone else is left alone).
             self.client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
         return found.experiment_id
+
+    def _create_experiment(self, name: str) -> str:
+        """A new experiment; on a sqlite store, its files beside the store file
+        (tracking.store.artifact_root, ``<store folder>/mlartifacts/<experiment id>``).
+        MlflowClient takes no artifact root and the id is not known before the experiment
+        exists, so it is created through a store of MLflow's whose default root is that
+        folder; the experiment then derives ``<root>/<id>`` itself, in the same transaction."""
+        tags = {EXPERIMENT_KIND: MODEL_TRAINING}
+        root = artifact_root(self.uri)
+        if root is None:
+            return self.client.create_experiment(name, tags=tags)
+        from mlflow.entities import ExperimentTag
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        # MLflow shares one engine per database among its stores: this one costs no connection.
+        store = SqlAlchemyStore(self.uri, root)
+        return store.create_experiment(name, tags=[ExperimentTag(k, v) for k, v in tags.items()])
 
     def create_run(
         self,

@@ -132,17 +132,13 @@ def _log_inputs(client: Any, run_id: str, protos: list[str]) -> None:
 def _log_model(client: Any, run_id: str, path: Path, r: dict[str, Any]) -> None:
     """A model kept as a .keras file, logged as tracking.RunLog.keras_model would have."""
     import keras
-    import mlflow
-    from mlflow.models import Model, ModelSignature
+    from mlflow.models import ModelSignature
 
     import lstmlab.models.recurrent  # noqa: F401 (registers lstmlab's layers with Keras)
-    from lstmlab.tracking import serving
+    from lstmlab.tracking.serving import log_model
 
     model = keras.saving.load_model(path)
-    mlflow.set_tracking_uri(client.tracking_uri)
-    Model.log(artifact_path=None, name=r["name"], flavor=serving, flavor_name="keras",
-              run_id=run_id, model=model, signature=ModelSignature.from_dict(r["signature"]),
-              pip_requirements=r["pins"])  # fmt: skip
+    log_model(client, run_id, model, r["name"], ModelSignature.from_dict(r["signature"]), r["pins"])
 
 
 def main(argv: list[str] | None = None) -> None:

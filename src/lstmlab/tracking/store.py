@@ -67,3 +67,22 @@ def _refusal(code: int, credentials: bool) -> str:
     if code == 403:
         return "the credentials given may not read experiments (403)"
     return f"the server answered {code}"
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a sqlite store URI (``sqlite:///path?opts``), or None for any other
+    store (a server, PostgreSQL) and for an in-memory database."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = uri.removeprefix("sqlite:///").split("?")[0]
+    return None if db in ("", ":memory:") else Path(db)
+
+
+def artifact_root(uri: str) -> str | None:
+    """Where the experiments lstmlab creates on a sqlite store keep their files: a folder
+    ``mlartifacts`` beside the store file, as a ``file://`` URI. MLflow's own default,
+    ``./mlruns``, is relative to whatever directory the first command ran in, so a later run
+    from elsewhere (or the store file copied to another machine) would not find it beside the
+    store. None for other stores: a server decides its artifact root itself."""
+    db = sqlite_file(uri)
+    return None if db is None else (db.resolve().parent / "mlartifacts").as_uri()
