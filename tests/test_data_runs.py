@@ -3,12 +3,14 @@ dataset inputs in MLflow; bad data stops the command with one line and nothing l
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import run_cli, runs_of
 from mlflow.tracking import MlflowClient
+from sklearn.metrics import f1_score
 
 from lstmlab.config import to_settings
 from lstmlab.data.files import digest
@@ -92,6 +94,24 @@ def test_japanese_vowels_preset_stops_early_and_logs_everything(tmp_path, store)
     assert "JapaneseVowels_TEST.ts" in inputs["testing"].source
     arts = {a.path for a in client.list_artifacts(r.info.run_id, "dataset")}
     assert arts == {"dataset/classes.json", "dataset/normalization.json"}
+    # Per class: the confusion matrix over the 370 test sequences, with the class names, its
+    # diagonal the accuracy; macro-F1 as sklearn computes it from the logged predictions.
+    matrix = json.loads(Path(client.download_artifacts(r.info.run_id, "confusion_matrix.json"))
+                        .read_text())  # fmt: skip
+    classes = json.loads(Path(client.download_artifacts(r.info.run_id, "dataset/classes.json"))
+                         .read_text())["classes"]  # fmt: skip
+    assert matrix["classes"] == list(classes.values()) and len(matrix["classes"]) == 9
+    counts = np.array(matrix["matrix"])
+    assert counts.sum() == 370
+    assert np.trace(counts) / 370 == pytest.approx(r.data.metrics["test_acc"])
+    saved = np.load(client.download_artifacts(r.info.run_id, "predictions/test.npz"))
+    assert saved["p"].shape == (370, 9)
+    predicted = saved["p"].argmax(axis=1)
+    assert (predicted == saved["y"]).mean() == pytest.approx(r.data.metrics["test_acc"])
+    f1 = f1_score(saved["y"], predicted, labels=range(9), average="macro", zero_division=0)
+    assert r.data.metrics["test_f1_macro"] == pytest.approx(f1)
+    png = Path(client.download_artifacts(r.info.run_id, "confusion_matrix.png")).read_bytes()
+    assert png.startswith(b"\x89PNG")
 
 
 def _bad_npz(tmp_path: Path) -> str:

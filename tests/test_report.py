@@ -96,3 +96,63 @@ def test_report_reads_a_sweep_back_and_logs_on_its_parent(store, tmp_path, capsy
     assert len(curve) == 2 * 60
     logged = {a.path for a in MlflowClient(store).list_artifacts(parent.run_id, "report")}
     assert logged == {"report/loss_curves.png", "report/loss_curves.csv", "report/summary.csv"}
+
+
+def _predicted(p, y, mask=None):
+    p, y = np.asarray(p, dtype=np.float32), np.asarray(y)
+    return {"p": p, "y": y, "mask": np.ones(y.shape, bool) if mask is None else np.asarray(mask)}
+
+
+# Three seeds on four test sequences of two classes: alone they get 0.5, 0.75 and 0.5 right;
+# the mean of their probabilities gets all four (mean p of class 0: .567 .6 .433 .45).
+SEEDS = [
+    [[0.9, 0.1], [0.4, 0.6], [0.6, 0.4], [0.2, 0.8]],
+    [[0.6, 0.4], [0.7, 0.3], [0.3, 0.7], [0.55, 0.45]],
+    [[0.2, 0.8], [0.7, 0.3], [0.4, 0.6], [0.6, 0.4]],
+]
+LABELS = [0, 0, 1, 1]
+
+
+def test_ensemble_accuracy_by_hand():
+    assert report.ensemble_accuracy([_predicted(p, LABELS) for p in SEEDS]) == 1.0
+    assert report.ensemble_accuracy([_predicted(SEEDS[0], LABELS)]) == 0.5
+    # One sigmoid output: mean probabilities .45 and .425 both say class 0.
+    sigmoid = [_predicted([[0.6], [0.4]], [0, 1]), _predicted([[0.3], [0.45]], [0, 1])]
+    assert report.ensemble_accuracy(sigmoid) == 0.5
+    # Per timestep: the padded step (wrong) is not counted.
+    steps = _predicted([[[0.9, 0.1], [0.1, 0.9], [0.9, 0.1]]], [[0, 1, 1]], [[True, True, False]])
+    assert report.ensemble_accuracy([steps]) == 1.0
+    with pytest.raises(ValueError, match="different splits"):
+        report.ensemble_accuracy([_predicted(SEEDS[0], LABELS), _predicted(SEEDS[1], [1, 0, 1, 1])])
+
+
+def test_report_adds_macro_f1_and_the_seeds_ensemble(store, tmp_path, capsys):
+    tracker = Tracker(store, "lstmlab")
+    parent = tracker.create_run("sweep ensembles", {"lstmlab.kind": "sweep"})
+    MlflowClient(store).set_tag(parent.run_id, "lstmlab.swept_keys", "model.units seed")
+    for units, seeds in (("4", SEEDS), ("8", SEEDS[:1])):
+        for seed, p in enumerate(seeds):
+            with tracker.run(f"units={units} seed={seed}", parent_run_id=parent.run_id) as log:
+                log.params({"model.units": units, "seed": seed})
+                log.history({"train_loss": np.linspace(1, 0.5, 10)})
+                alone = float((np.argmax(p, axis=1) == LABELS).mean())
+                log.metrics({"test_acc": alone, "test_f1_macro": alone / 2, "test_loss": 0.5})
+                path = tmp_path / f"{units}-{seed}" / "test.npz"
+                path.parent.mkdir()
+                np.savez(path, **_predicted(p, LABELS))
+                log.file(path, "predictions")
+    report.main(["--uri", store, "--sweep", parent.run_id, "--out", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("configuration"))
+    assert "test_f1_macro" in header and header.endswith("ensemble_test_acc")
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("units=")}
+    assert lines["units=4"].split()[-1] == "1.0000"  # the ensemble, where each seed is < 1
+    assert lines["units=8"].split()[-1] == "0.5000"  # one seed: its own accuracy
+    parent_metrics = MlflowClient(store).get_run(parent.run_id).data.metrics
+    assert parent_metrics["ensemble_test_acc/units:4"] == 1.0
+    assert parent_metrics["ensemble_test_acc/units:8"] == 0.5
+    (folder,) = (tmp_path / "r").iterdir()
+    with open(folder / "summary.csv") as f:
+        rows = {r["configuration"]: r for r in csv.DictReader(f)}
+    assert float(rows["units=4"]["test_f1_macro"]) == pytest.approx((0.5 + 0.75 + 0.5) / 6)
+    assert float(rows["units=4"]["ensemble_test_acc"]) == 1.0

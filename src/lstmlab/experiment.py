@@ -195,6 +195,26 @@ def _describe(log, cfg: DictConfig, resolved: dict, job: Job, dataset: Dataset) 
         log.json_file(dataset.normalization, "dataset/normalization.json")
 
 
+def _per_class(log, result, dataset: Dataset, title: str) -> dict[str, float]:
+    """A test split's confusion matrix (figure and JSON, with the class names of
+    dataset/classes.json) and its predicted probabilities, for a sweep's ensemble of seeds
+    (sweeps.report); returns test_f1_macro."""
+    import tempfile
+
+    from lstmlab.evaluation import PREDICTIONS, plots
+
+    found = result.per_class(dataset.classes)
+    log.json_file(found.as_json(), "confusion_matrix.json")
+    fig = plots.confusion_matrix(found.matrix, dataset.classes, f"{title}, test split")
+    log.figure(fig, "confusion_matrix.png")
+    plots.close(fig)
+    with tempfile.TemporaryDirectory(prefix="lstmlab-") as tmp:
+        path = Path(tmp) / PREDICTIONS.split("/")[-1]
+        np.savez_compressed(path, p=result.p.astype(np.float32), y=result.y, mask=result.mask)
+        log.file(path, PREDICTIONS.rsplit("/", 1)[0])
+    return {"test_f1_macro": found.f1_macro}
+
+
 # Objects a block of imports must have made (net) for collector_paused to freeze them: the
 # first import of TensorFlow, Keras and MLflow makes ~0.9 million; a repeated import none.
 FREEZE_ABOVE = 100_000
@@ -368,6 +388,8 @@ def run(
         for line in [] if job.in_sweep else result.examples(settings.eval.show, classes):
             print(line)
         metrics = result.metrics(prefix)
+        if not dataset.generated:
+            metrics.update(_per_class(log, result, dataset, f"{job.name}: {model.name}"))
         log.metrics(metrics)
         fig = plots.loss_curve(
             training.losses, f"{job.name}: {model.name} on {task.name}", training.accs,

@@ -31,12 +31,33 @@ class Evaluation:
     yhat: np.ndarray
     mask: np.ndarray
     per_timestep: bool
+    # The model's outputs: class probabilities (one for the positive class of a binary task).
+    p: np.ndarray | None = None
 
     def metrics(self, prefix: str) -> dict[str, float]:
         found = {f"{prefix}_loss": self.loss, f"{prefix}_acc": self.acc}
         if self.per_timestep or prefix == "eval":
             found[f"{prefix}_seq_acc"] = self.seq_acc
         return found
+
+    def labelled(self) -> tuple[np.ndarray, np.ndarray]:
+        """True and predicted labels, one per sequence or per real timestep."""
+        if self.per_timestep:
+            return self.y[self.mask], self.yhat[self.mask]
+        return self.y, self.yhat
+
+    def per_class(self, classes: list[str]) -> PerClass:
+        """The confusion matrix (rows: true class, columns: predicted) and the macro-averaged
+        F1 over every class of the task, those never predicted or absent from the split
+        included (their F1 is 0: sklearn's zero_division=0), so that runs on one split are
+        comparable."""
+        from sklearn.metrics import confusion_matrix, f1_score
+
+        y, yhat = self.labelled()
+        labels = list(range(len(classes)))
+        matrix = confusion_matrix(y, yhat, labels=labels)
+        f1 = f1_score(y, yhat, labels=labels, average="macro", zero_division=0)
+        return PerClass(classes, matrix, float(f1))
 
     def examples(self, count: int, classes: list[str] | None = None) -> list[str]:
         """The first count sequences as the seeds print them: y, yhat, correct (per-timestep
@@ -57,6 +78,17 @@ class Evaluation:
                 f"y={shown(y)}, yhat={shown(yhat)}, correct={bool(np.array_equal(y, yhat))}"
             )
         return lines
+
+
+@dataclass
+class PerClass:
+    classes: list[str]
+    matrix: np.ndarray
+    f1_macro: float
+
+    def as_json(self) -> dict:
+        return {"classes": self.classes, "matrix": self.matrix.tolist(),
+                "rows": "true class", "columns": "predicted class"}  # fmt: skip
 
 
 def batch_size(n: int, length: int) -> int:
@@ -104,4 +136,4 @@ def evaluate(model: keras.Model, task: Task, seqs: Sequences) -> Evaluation:
     else:
         acc = seq_acc = float(hits.mean())
         loss = float(losses.mean())
-    return Evaluation(loss, acc, seq_acc, labels, predicted, seqs.mask, task.per_timestep)
+    return Evaluation(loss, acc, seq_acc, labels, predicted, seqs.mask, task.per_timestep, p)

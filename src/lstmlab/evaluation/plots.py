@@ -1,4 +1,4 @@
-"""Figures: the training and validation curves of one run."""
+"""Figures: the training and validation curves of one run, its test confusion matrix."""
 
 from __future__ import annotations
 
@@ -59,6 +59,29 @@ def loss_curve(
         ax.set(xlabel="step", ylabel=label)
         ax.legend(loc="upper right")
     fig.suptitle(title)
+    return fig
+
+
+def confusion_matrix(matrix: np.ndarray, classes: list[str], title: str) -> Figure:
+    """Counts per true (rows) and predicted (columns) class, each cell shaded by its share
+    of the true class's row, so that a rare class's errors show as clearly as a common one's."""
+    n = len(classes)
+    side = min(12.0, 2.5 + 0.45 * n)
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    fig.subplots_adjust(left=0.2, right=0.95, bottom=0.2, top=0.9)
+    totals = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    if n <= 30:  # beyond, the numbers would not be readable
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if shares[i, j] > 0.5 else "black")  # fmt: skip
+    ticks = np.arange(n)
+    ax.set_xticks(ticks, classes, rotation=90 if n > 8 else 0)
+    ax.set_yticks(ticks, classes)
+    ax.set(xlabel="predicted class", ylabel="true class", title=title)
     return fig
 
 

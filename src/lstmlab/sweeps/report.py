@@ -33,6 +33,9 @@ class RunRecord:
     params: dict[str, str]
     metrics: dict[str, float]
     losses: np.ndarray  # train_loss by step
+    # The test split's predicted probabilities, labels and mask (experiment.PREDICTIONS),
+    # when the run logged them.
+    predictions: dict[str, np.ndarray] | None = None
 
     @property
     def seed(self) -> int:
@@ -54,6 +57,14 @@ class Group:
     def metric(self, key: str) -> np.ndarray:
         return np.array([r.metrics.get(key, np.nan) for r in self.runs])
 
+    def ensemble_acc(self) -> float:
+        """The accuracy of the seeds' mean predicted probabilities on the test split (nan if a
+        run did not log them)."""
+        found = [r.predictions for r in self.runs]
+        if not found or any(p is None for p in found):
+            return float("nan")
+        return ensemble_accuracy(found)
+
     def auc(self) -> dict[int, float]:
         """Per seed: the mean train_loss over all steps (area under the loss curve)."""
         return {r.seed: float(np.mean(r.losses)) for r in self.runs}
@@ -67,6 +78,21 @@ class Selection:
     records: list[RunRecord]
     # The keys the sweep varies (lstmlab.swept_keys on its parent run).
     swept: list[str] = field(default_factory=list)
+
+
+def ensemble_accuracy(predictions: list[dict[str, np.ndarray]]) -> float:
+    """Accuracy of the mean of several models' predicted probabilities on one split (the
+    ensemble of seeds InceptionTime's published figures are made of): the class of highest
+    mean probability, or for one sigmoid output a mean above one half; per real timestep for
+    per-timestep labels."""
+    y, mask = predictions[0]["y"], predictions[0]["mask"].astype(bool)
+    for other in predictions[1:]:
+        if not np.array_equal(other["y"], y):
+            raise ValueError("the runs were tested on different splits")
+    p = np.mean([np.asarray(found["p"], dtype=np.float64) for found in predictions], axis=0)
+    yhat = (p[..., 0] > 0.5).astype(y.dtype) if p.shape[-1] == 1 else p.argmax(axis=-1)
+    hits = yhat == y
+    return float(hits[mask].mean() if hits.shape == mask.shape and hits.ndim > 1 else hits.mean())
 
 
 def mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -111,6 +137,21 @@ def group_runs(records: list[RunRecord], keys: list[str] | None = None) -> list[
     return list(groups.values())
 
 
+def _predictions(client, run_id: str) -> dict[str, np.ndarray] | None:
+    import tempfile
+
+    from lstmlab.evaluation import PREDICTIONS
+
+    folder, name = PREDICTIONS.rsplit("/", 1)
+    if name not in {Path(a.path).name for a in client.list_artifacts(run_id, folder)}:
+        return None
+    with (
+        tempfile.TemporaryDirectory(prefix="lstmlab-report-") as tmp,
+        np.load(client.download_artifacts(run_id, PREDICTIONS, tmp)) as saved,
+    ):
+        return {key: saved[key] for key in saved.files}
+
+
 def load(uri: str, experiment: str, sweep: str | None, preset: str | None) -> Selection:
     """The finished runs of a sweep (the latest one matching preset when sweep is None)."""
     from mlflow.tracking import MlflowClient
@@ -145,6 +186,7 @@ def load(uri: str, experiment: str, sweep: str | None, preset: str | None) -> Se
                 dict(run.data.params),
                 dict(run.data.metrics),
                 np.array([m.value for m in history]),
+                _predictions(client, run.info.run_id) if "test_acc" in run.data.metrics else None,
             )  # fmt: skip
         )
     if not records:
@@ -192,10 +234,12 @@ def held_out(groups: list[Group]) -> str:
 
 
 def summary_rows(groups: list[Group], last: int) -> list[dict[str, object]]:
-    """Per configuration: seeds; loss AUC, mean loss over the last `last` steps and the
-    held-out accuracy, each as mean and 95% CI half-width over seeds."""
+    """Per configuration: seeds; loss AUC, mean loss over the last `last` steps, the
+    held-out accuracy and (on a test split) macro-F1, each as mean and 95% CI half-width over
+    seeds; and the accuracy of the seeds' ensemble on the test split."""
     rows = []
     acc = held_out(groups)
+    f1 = acc == "test_acc" and any("test_f1_macro" in r.metrics for g in groups for r in g.runs)
     for g in groups:
         row: dict[str, object] = {"configuration": g.label, "seeds": len(g.runs)}
         columns = {
@@ -203,9 +247,13 @@ def summary_rows(groups: list[Group], last: int) -> list[dict[str, object]]:
             "final_loss": g.curves()[:, -last:].mean(axis=1),
             acc: g.metric(acc),
         }
+        if f1:
+            columns["test_f1_macro"] = g.metric("test_f1_macro")
         for key, values in columns.items():
             mean, half = mean_ci(values)
             row[key], row[f"{key}_ci"] = float(mean), float(half)
+        if acc == "test_acc":
+            row["ensemble_test_acc"] = g.ensemble_acc()
         rows.append(row)
     return rows
 
@@ -217,14 +265,40 @@ def summary_table(rows: list[dict[str, object]], last: int) -> str:
     width = max(len("configuration"), *(len(str(r["configuration"])) for r in rows))
     final = f"loss, last {last} steps"
     acc = "test_acc" if "test_acc" in rows[0] else "eval_acc"
-    lines = [f"{'configuration':<{width}}  seeds  {'loss AUC':<17}  {final:<20}  {acc}"]
+    f1, ensemble = "test_f1_macro" in rows[0], "ensemble_test_acc" in rows[0]
+    head = f"{'configuration':<{width}}  seeds  {'loss AUC':<17}  {final:<20}  {acc:<17}"
+    head += "  test_f1_macro    " * f1 + "  ensemble_test_acc" * ensemble
+    lines = [head.rstrip()]
     for r in rows:
-        lines.append(
+        line = (
             f"{r['configuration']:<{width}}  {r['seeds']:>5}  "
             f"{pm(r['loss_auc'], r['loss_auc_ci']):<17}  "
-            f"{pm(r['final_loss'], r['final_loss_ci']):<20}  {pm(r[acc], r[f'{acc}_ci'])}"
+            f"{pm(r['final_loss'], r['final_loss_ci']):<20}  {pm(r[acc], r[f'{acc}_ci']):<17}"
         )
+        if f1:
+            line += f"  {pm(r['test_f1_macro'], r['test_f1_macro_ci']):<17}"
+        if ensemble:
+            line += f"  {r['ensemble_test_acc']:.4f}"
+        lines.append(line.rstrip())
     return "\n".join(lines)
+
+
+def ensemble_metrics(rows: list[dict[str, object]]) -> dict[str, float]:
+    """ensemble_test_acc per configuration, as metrics of the sweep's parent run: the key
+    alone for a sweep of one configuration, else one per configuration, named after it in the
+    characters MLflow allows in a key (``ensemble_test_acc/units:4``; the UI groups them)."""
+    import re
+
+    found = [r for r in rows if np.isfinite(r.get("ensemble_test_acc", np.nan))]
+    if len(found) == 1 and len(rows) == 1:
+        return {"ensemble_test_acc": float(found[0]["ensemble_test_acc"])}
+    return {
+        "ensemble_test_acc/"
+        + re.sub(r"[^\w./ :-]", "-", str(r["configuration"]).replace("=", ":")): float(
+            r["ensemble_test_acc"]
+        )
+        for r in found
+    }
 
 
 def rows_csv(rows: list[dict[str, object]]) -> str:
@@ -284,6 +358,9 @@ def main(argv: list[str] | None = None) -> None:
 
     log = RunLog(MlflowClient(args.uri), selection.parent_run_id)
     log.figure(fig, "report/loss_curves.png")
+    ensembles = ensemble_metrics(rows)
+    if ensembles:
+        log.metrics(ensembles)
     for name, text in files.items():
         log.text(text, f"report/{name}")
     print(f"{selection.title} ({selection.parent_run_id}): {len(selection.records)} runs")
