@@ -93,6 +93,8 @@ def test_sweep_presets_switch_on_multirun(compose_cfg):
         ("dataset.nonsense=1", "nonsense"),  # unknown key
         ("dataset=mnist", "dataset"),  # unknown group option
         ("experiment=nope", "experiment"),
+        ("schedule.lr_schedule=linear", "lr_schedule"),
+        ("schedule.plateau.monitor=val_f1", "monitor"),
     ],
 )
 def test_bad_overrides_fail_at_composition_naming_the_key(compose_cfg, override, names):
@@ -117,8 +119,21 @@ def test_bad_overrides_fail_at_composition_naming_the_key(compose_cfg, override,
         (["experiment=echo", "dataset.n_features=1"], "dataset.n_features"),
         (["model=lstm", "model.merge_mode=sum"], "model.merge_mode"),
         (["schedule=bulk", "dataset.samples=5", "schedule.batch_size=10"], "schedule.batch_size"),
+        (["schedule=bulk", "schedule.lr_schedule=reduce_on_plateau", "schedule.plateau.factor=1"],
+         "schedule.plateau.factor"),
+        (["schedule=bulk", "schedule.lr_schedule=reduce_on_plateau", "schedule.plateau.patience=0"],
+         "schedule.plateau.patience"),
+        (["schedule=bulk", "schedule.lr_schedule=reduce_on_plateau", "schedule.plateau.min_lr=1"],
+         "schedule.plateau.min_lr"),
+        # train_loss is watched per epoch; an online schedule has none.
+        (["schedule.lr_schedule=reduce_on_plateau"], "schedule.plateau.monitor"),
+        (["schedule.lr_schedule=reduce_on_plateau", "schedule.plateau.monitor=val_loss"],
+         "schedule.plateau.monitor"),
+        (["schedule.lr_schedule=cosine", "schedule.cosine.min_lr=0.001"], "schedule.cosine.min_lr"),
+        (["schedule.lr_schedule=cosine", "schedule.cosine.warmup_steps=-1"],
+         "schedule.cosine.warmup_steps"),
     ],
-)
+)  # fmt: skip
 def test_values_that_cannot_work_are_rejected_before_training(compose_cfg, overrides, key):
     with pytest.raises(ConfigError) as err:
         to_settings(compose_cfg(*overrides))

@@ -130,7 +130,7 @@ def test_a_nan_loss_stops_training_after_logging_the_steps_before_it():
             OnlineConfig(epochs=10, chunk=5),
             data,
             np.random.default_rng(0),
-            on_steps=lambda first, losses, accs: seen.append((first, len(losses))),
+            on_steps=lambda first, losses, accs, lrs: seen.append((first, len(losses))),
         )
     assert seen == [(0, 5)]
 

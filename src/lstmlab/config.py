@@ -288,6 +288,43 @@ class EarlyStoppingConfig:
     min_delta: float = setting(0.0, "An improvement smaller than this does not count.")
 
 
+class LrSchedule(Enum):
+    none = "none"
+    reduce_on_plateau = "reduce_on_plateau"
+    cosine = "cosine"
+
+
+class PlateauMonitor(Enum):
+    train_loss = "train_loss"
+    val_loss = "val_loss"
+    val_acc = "val_acc"
+
+
+@dataclass
+class PlateauConfig:
+    monitor: PlateauMonitor = setting(
+        PlateauMonitor.train_loss,
+        "What is watched: train_loss (each epoch's mean, bulk schedules: as FCN and LSTM-FCN "
+        "train, Keras' monitor='loss'), or val_loss / val_acc at every validation (eval.every).",
+    )
+    factor: float = setting(0.5, "The learning rate is multiplied by this on a plateau; in (0, 1).")
+    patience: int = setting(
+        50, "Checks (epochs, or validations) without improvement before the rate is cut; >= 1."
+    )
+    min_lr: float = setting(1e-4, "The rate is never cut below this; >= 0.")
+    min_delta: float = setting(
+        1e-4, "An improvement smaller than this does not count (Keras' default); >= 0."
+    )
+
+
+@dataclass
+class CosineConfig:
+    min_lr: float = setting(0.0, "The rate at the last step; in [0, model.learning_rate).")
+    warmup_steps: int = setting(
+        0, "Steps of linear warm-up from 0 to model.learning_rate before the decay; >= 0."
+    )
+
+
 @dataclass
 class ScheduleConfig:
     name: str = setting(help="Which schedule: online or bulk.")
@@ -321,6 +358,19 @@ class ScheduleConfig:
         0,
         "Save the training state every this many steps (at the next chunk end), and when a "
         "signal stops the run; the same command continues a KILLED (or dead) run. 0: off.",
+    )
+    lr_schedule: LrSchedule = setting(
+        LrSchedule.none,
+        "The learning rate over training: none (model.learning_rate throughout), "
+        "reduce_on_plateau (schedule.plateau.*) or cosine (schedule.cosine.*); logged as lr.",
+    )
+    plateau: PlateauConfig = setting(
+        help="lr_schedule=reduce_on_plateau: cut the rate when the monitored value stalls.",
+        factory=PlateauConfig,
+    )
+    cosine: CosineConfig = setting(
+        help="lr_schedule=cosine: from model.learning_rate down to min_lr over the planned steps.",
+        factory=CosineConfig,
     )
 
 
@@ -574,6 +624,7 @@ def validate(cfg: Config) -> None:
         )
     if cfg.eval.every < 0:
         raise ConfigError("eval.every", cfg.eval.every, "must be 0 (never) or more steps")
+    _validate_lr_schedule(sched, cfg.model.learning_rate, cfg.eval.every)
     generated = isinstance(data, GeneratedConfig)
     if isinstance(sched, BulkConfig) and generated and sched.batch_size > data.samples:
         raise ConfigError(
@@ -595,6 +646,38 @@ def validate(cfg: Config) -> None:
                           "must be 0 or more seconds")  # fmt: skip
     if cfg.threads < 0:
         raise ConfigError("threads", cfg.threads, "must be 0 (automatic) or more")
+
+
+def _validate_lr_schedule(sched: ScheduleConfig, rate: float, every: int) -> None:
+    if sched.lr_schedule is LrSchedule.reduce_on_plateau:
+        plateau = sched.plateau
+        if not 0 < plateau.factor < 1:
+            raise ConfigError("schedule.plateau.factor", plateau.factor, "must be in (0, 1)")
+        if plateau.patience < 1:
+            raise ConfigError("schedule.plateau.patience", plateau.patience, "must be 1 or more")
+        if not 0 <= plateau.min_lr <= rate:
+            raise ConfigError("schedule.plateau.min_lr", plateau.min_lr,
+                              f"must be in [0, model.learning_rate={rate:g}]")  # fmt: skip
+        if plateau.min_delta < 0:
+            raise ConfigError("schedule.plateau.min_delta", plateau.min_delta, "must be 0 or more")
+        watched = plateau.monitor
+        if watched is PlateauMonitor.train_loss and not isinstance(sched, BulkConfig):
+            raise ConfigError(
+                "schedule.plateau.monitor", watched.value,
+                "train_loss is watched per epoch, and an online schedule has none: use "
+                "schedule=bulk, or monitor val_loss / val_acc with eval.every",
+            )  # fmt: skip
+        if watched is not PlateauMonitor.train_loss and not every:
+            raise ConfigError("schedule.plateau.monitor", watched.value,
+                              "needs validation during training: set eval.every")  # fmt: skip
+    elif sched.lr_schedule is LrSchedule.cosine:
+        cosine = sched.cosine
+        if not 0 <= cosine.min_lr < rate:
+            raise ConfigError("schedule.cosine.min_lr", cosine.min_lr,
+                              f"must be in [0, model.learning_rate={rate:g})")  # fmt: skip
+        if cosine.warmup_steps < 0:
+            raise ConfigError("schedule.cosine.warmup_steps", cosine.warmup_steps,
+                              "must be 0 or more")  # fmt: skip
 
 
 def to_settings(cfg: DictConfig) -> Config:

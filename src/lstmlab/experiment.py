@@ -336,8 +336,13 @@ def run(
                   f"({settings.schedule.name}){validating}")  # fmt: skip
         progress = Progress(steps, job.name, Progress.mode_for(job.in_sweep))
 
-        def log_steps(first: int, losses: np.ndarray, accs: np.ndarray) -> None:
-            log.history({"train_loss": losses, "train_acc": accs}, first)
+        scheduled = settings.schedule.lr_schedule.value != "none"
+
+        def log_steps(first: int, losses: np.ndarray, accs: np.ndarray, lrs: np.ndarray) -> None:
+            series = {"train_loss": losses, "train_acc": accs}
+            if scheduled:  # a constant rate is the param model.learning_rate
+                series["lr"] = lrs
+            log.history(series, first)
             progress.update(first + len(losses), float(np.mean(losses)))
 
         # Beside the run's Hydra output (a continued run keeps its file); the run's tags say

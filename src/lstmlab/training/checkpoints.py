@@ -3,9 +3,9 @@
 A checkpoint is taken at the end of a chunk (schedule.checkpoint_every steps apart, and when a
 signal stops the run): the model's variables (weights and the dropout layers' seed states), the
 optimizer's (Adam's moments and step count), the data stream's position and its random
-generator, the compiled loop's chunk widths, the per-step history so far, the validations and
-early stopping's state. Continuing from it computes what the uninterrupted run computes, bit
-for bit on CPU (tests/test_checkpoints.py).
+generator, the compiled loop's chunk widths, the per-step history so far, the validations,
+early stopping's state and the learning-rate schedule's. Continuing from it computes what the
+uninterrupted run computes, bit for bit on CPU (tests/test_checkpoints.py).
 
 One ``.npz`` file, replaced atomically: a crash while writing leaves the previous one.
 """
@@ -42,6 +42,8 @@ class Checkpoint:
     best_weights: list[np.ndarray] | None = None
     # The caller's own state (JSON): tracking's block of per-step means under way.
     extra: dict[str, Any] = field(default_factory=dict)
+    # The learning-rate schedule's (training.lr_schedules.LearningRates.state).
+    rates: dict[str, Any] = field(default_factory=dict)
 
 
 def save(ckpt: Checkpoint, path: Path) -> None:
@@ -57,7 +59,7 @@ def save(ckpt: Checkpoint, path: Path) -> None:
         "counts": {"var": len(ckpt.variables), "opt": len(ckpt.optimizer),
                    "best": len(ckpt.best_weights or [])},
         "has_best": ckpt.best_weights is not None,
-        "extra": ckpt.extra,
+        "extra": ckpt.extra, "rates": ckpt.rates,
     }  # fmt: skip
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,4 +90,5 @@ def load(path: Path) -> Checkpoint:
             stopper=meta["stopper"],
             best_weights=group("best") if meta["has_best"] else None,
             extra=meta.get("extra", {}),
+            rates=meta.get("rates", {}),
         )

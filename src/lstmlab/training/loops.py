@@ -28,10 +28,12 @@ from lstmlab.config import MB, BulkConfig, EarlyStoppingConfig, Monitor, OnlineC
 from lstmlab.data import Dataset, Sequences, Task
 from lstmlab.models.recurrent import accuracy, loss_for
 from lstmlab.training.checkpoints import Checkpoint
+from lstmlab.training.lr_schedules import LearningRates
 from lstmlab.training.program_names import stable
 
-# Called after every chunk with the index of its first step and its per-step loss and accuracy.
-StepsCallback = Callable[[int, np.ndarray, np.ndarray], None]
+# Called after every chunk with the index of its first step and its per-step loss, accuracy
+# and learning rate.
+StepsCallback = Callable[[int, np.ndarray, np.ndarray, np.ndarray], None]
 # Called every eval.every steps with the number of steps done; returns validation metrics.
 Validate = Callable[[int], dict[str, float]]
 Chunk = tuple[np.ndarray, np.ndarray]
@@ -186,6 +188,7 @@ class _TrainingState:
 
     result: Training
     stopper: EarlyStopping | None
+    rates: LearningRates
     step: int = 0
     # Chunk length per batch shape: the first chunk of a shape sets it, later ones are padded
     # to it (or cut to it), so a shape compiles once.
@@ -241,9 +244,10 @@ def _loop(model: keras.Model, task: Task, jit: bool, program: str | None) -> Cal
 
 
 def compiled_loop(model: keras.Model, task: Task, jit: bool = True) -> Callable:
-    """``run(xs, ys, n) -> (losses, accs)``: n optimizer steps, step i on batch (xs[i], ys[i]),
-    in one XLA program. xs may be padded past n, so that every chunk has the same shape and
-    the loop compiles once. jit=False: the same loop as a plain TensorFlow graph (XLA's
+    """``run(xs, ys, n, lrs=None) -> (losses, accs)``: n optimizer steps, step i on batch
+    (xs[i], ys[i]) at learning rate lrs[i] (None: the optimizer's own), in one XLA program.
+    xs may be padded past n, so that every chunk has the same shape and the loop compiles once.
+    jit=False: the same loop as a plain TensorFlow graph (XLA's
     compilation of it costs ~220 MiB of peak memory for a BiLSTM(50); the graph runs it at
     about a third of XLA's speed)."""
     loss_fn = loss_for(task)
@@ -253,7 +257,9 @@ def compiled_loop(model: keras.Model, task: Task, jit: bool = True) -> Callable:
     # its second trace.
     optimizer.build(variables)
 
-    def step(x, y):
+    def step(x, y, lr):
+        if lr is not None:
+            optimizer.learning_rate.assign(lr)
         with tf.GradientTape() as tape:
             p = model(x, training=True)
             loss = loss_fn(y, p)
@@ -264,9 +270,10 @@ def compiled_loop(model: keras.Model, task: Task, jit: bool = True) -> Callable:
     # config, not on tensors (Keras' own layers are never converted). Converting it cost the
     # first trace of a process ~0.1 s (benchmarks/trace.py).
     @tf.function(jit_compile=jit, autograph=False)
-    def run(xs, ys, n):
+    def run(xs, ys, n, lrs=None):
         def body(i, losses, accs):
-            loss, acc = step(tf.gather(xs, i), tf.gather(ys, i))
+            lr = None if lrs is None else tf.gather(lrs, i)
+            loss, acc = step(tf.gather(xs, i), tf.gather(ys, i), lr)
             at = tf.reshape(i, (1, 1))
             return (
                 i + 1,
@@ -335,7 +342,12 @@ def train(
     program = _program(model)
     run = _loop(model, task, cfg.jit, program) if cfg.fast else None
     compiled: set[tuple[int, ...]] = set()
-    under = _TrainingState(Training(np.zeros(0), np.zeros(0), 0.0, 0.0), stopper)
+    # The rate the model was built (or reused) with: read before a checkpoint's optimizer
+    # state, which holds the last step's rate, is put back.
+    base = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    size = len(data.train) if data.train is not None else data.samples
+    rates = LearningRates(cfg, base, planned_steps(cfg, size))
+    under = _TrainingState(Training(np.zeros(0), np.zeros(0), 0.0, 0.0), stopper, rates)
     result, widths, losses, accs = under.result, under.widths, under.losses, under.accs
     if resume is not None:
         _restore(resume, under, model)
@@ -365,6 +377,7 @@ def train(
         for at in range(0, len(piece_xs), width):
             xs, ys = piece_xs[at : at + width], piece_ys[at : at + width]
             n = len(xs)
+            lrs = rates.rates(step, n)
             if run is not None:
                 if shape not in compiled:
                     compiled.add(shape)
@@ -374,25 +387,28 @@ def train(
                     # Named from the program, so a later process finds it in the XLA cache.
                     names = stable(f"{program}|{width}x{shape}") if program else nullcontext()
                     with names:
-                        run(_pad(xs, width), _pad(ys, width), tf.constant(0))
+                        run(_pad(xs, width), _pad(ys, width), tf.constant(0), _pad(lrs, width))
                     result.compile_seconds += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                out = run(_pad(xs, width), _pad(ys, width), tf.constant(n))
+                out = run(_pad(xs, width), _pad(ys, width), tf.constant(n), _pad(lrs, width))
                 chunk_losses, chunk_accs = (a.numpy()[:n] for a in out)
             else:
                 t0 = time.perf_counter()
-                chunk_losses, chunk_accs = _plain_steps(model, xs, ys)
+                chunk_losses, chunk_accs = _plain_steps(model, xs, ys, lrs)
             result.seconds += time.perf_counter() - t0
             losses.append(chunk_losses)
             accs.append(chunk_accs)
+            rates.trained(chunk_losses)
             if on_steps is not None:
-                on_steps(step, chunk_losses, chunk_accs)
+                on_steps(step, chunk_losses, chunk_accs, lrs)
             bad = np.flatnonzero(~np.isfinite(chunk_losses))
             if bad.size:
                 at_step = step + int(bad[0])
                 raise TrainingDiverged(f"train_loss is {chunk_losses[bad[0]]} at step {at_step}")
             step += n
-        if every and step % every == 0 and _validate(result, validate, step, stopper, model):
+        if _ends_epoch(cfg, position):
+            rates.epoch_ended()
+        if every and step % every == 0 and _validate(under, validate, step, model):
             result.stopped_early = True
             break
         checkpointing = save is not None and position is not None
@@ -407,7 +423,7 @@ def train(
                 raise
     else:
         if every and step % every:
-            _validate(result, validate, step, stopper, model)
+            _validate(under, validate, step, model)
     if stopper is not None:
         stopper.restore(model)
         result.best_step, result.best_value = stopper.best_step, stopper.best
@@ -432,6 +448,7 @@ def _capture(
         order=position.get("order"),
         stopper={} if stopper is None else stopper.state(),
         best_weights=None if stopper is None else stopper.weights,
+        rates=under.rates.state(),
     )
 
 
@@ -449,23 +466,34 @@ def _restore(ckpt: Checkpoint, under: _TrainingState, model: keras.Model) -> Non
     under.result.validations = list(ckpt.validations)
     if under.stopper is not None and ckpt.stopper:
         under.stopper.load(ckpt.stopper, ckpt.best_weights)
+    under.rates.load(ckpt.rates)
 
 
-def _validate(
-    result: Training,
-    validate: Validate,
-    step: int,
-    stopper: EarlyStopping | None,
-    model: keras.Model,
-) -> bool:
+def _ends_epoch(cfg: OnlineConfig | BulkConfig, position: dict[str, Any] | None) -> bool:
+    """Whether a piece ends an epoch of a bulk schedule: its position (given with a chunk's
+    last piece) starts the next epoch, with no order drawn for it yet."""
+    return (
+        isinstance(cfg, BulkConfig)
+        and position is not None
+        and position.get("start") == 0
+        and "order" not in position
+    )
+
+
+def _validate(under: _TrainingState, validate: Validate, step: int, model: keras.Model) -> bool:
     """Validate after `step` steps; True when early stopping says stop."""
     metrics = validate(step)
-    result.validations.append((step, metrics))
+    under.result.validations.append((step, metrics))
+    under.rates.validated(metrics)
+    stopper = under.stopper
     return stopper is not None and stopper.update(step, metrics, model)
 
 
-def _plain_steps(model: keras.Model, xs: np.ndarray, ys: np.ndarray) -> Chunk:
-    logs = [model.train_on_batch(x, y, return_dict=True) for x, y in zip(xs, ys, strict=True)]
+def _plain_steps(model: keras.Model, xs: np.ndarray, ys: np.ndarray, lrs: np.ndarray) -> Chunk:
+    logs = []
+    for x, y, lr in zip(xs, ys, lrs, strict=True):
+        model.optimizer.learning_rate.assign(lr)
+        logs.append(model.train_on_batch(x, y, return_dict=True))
     return (
         np.array([log["loss"] for log in logs], np.float32),
         np.array([log["accuracy"] for log in logs], np.float32),
