@@ -132,6 +132,9 @@ def test_bad_overrides_fail_at_composition_naming_the_key(compose_cfg, override,
         (["schedule.lr_schedule=cosine", "schedule.cosine.min_lr=0.001"], "schedule.cosine.min_lr"),
         (["schedule.lr_schedule=cosine", "schedule.cosine.warmup_steps=-1"],
          "schedule.cosine.warmup_steps"),
+        (["eval.every_epoch=true"], "eval.every_epoch"),  # online: no epochs
+        (["dataset=uea", "dataset.name=GunPoint", "schedule=bulk", "eval.every_epoch=true"],
+         "eval.every_epoch"),  # no validation split
     ],
 )  # fmt: skip
 def test_values_that_cannot_work_are_rejected_before_training(compose_cfg, overrides, key):

@@ -153,3 +153,16 @@ def test_bad_data_exits_2_with_one_line_and_nothing_logged(tmp_path, case, args,
     assert "training" not in proc.stdout
     # Nothing was started: the store was never even created.
     assert not (tmp_path / "m.db").exists()
+
+
+def test_every_epoch_validates_at_each_epoch_end(compose_cfg, store, tmp_path):
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(60, 5, 1)), y=rng.integers(0, 2, 60))
+    cfg = compose_cfg(
+        "dataset=npz", f"dataset.path={tmp_path / 'd.npz'}", "dataset.validation=0.2",
+        "schedule=bulk", "schedule.batch_size=8", "schedule.epochs=3", "eval.every_epoch=true",
+        f"tracking.uri={store}", *TINY,
+    )  # fmt: skip
+    outcome = run(cfg, to_settings(cfg), Job("epochs"))
+    # 38 training sequences in batches of 8: 5 steps an epoch (the last batch of 6).
+    assert _steps(MlflowClient(store), outcome.run_id, "val_loss") == [5, 10, 15]

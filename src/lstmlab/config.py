@@ -399,6 +399,15 @@ class EvalConfig:
     )
     show: int = setting(5, "How many test sequences to print as y vs yhat.")
     every: int = setting(0, "Validate every this many training steps; 0: never.")
+    every_epoch: bool = setting(
+        False,
+        "Bulk schedules: validate at the end of every epoch, whatever the training split's size "
+        "(instead of eval.every; for presets run on many sets, like experiment=archive).",
+    )
+
+    @property
+    def validating(self) -> bool:
+        return bool(self.every or self.every_epoch)
 
 
 @dataclass
@@ -493,7 +502,7 @@ def _validate_generated(data: GeneratedConfig, ev: EvalConfig) -> None:
                 f"must be an index into the sequence, 0 to {data.length - 1} (dataset.length - 1)",
             )
     _positive("dataset.samples", data.samples)
-    if ev.every:
+    if ev.validating:
         _positive("dataset.validation_samples", data.validation_samples)
 
 
@@ -512,10 +521,11 @@ def _validate_fixed(data: FixedDataConfig, ev: EvalConfig) -> None:
         )
     if data.split_seed is not None and data.split_seed < 0:
         raise ConfigError("dataset.split_seed", data.split_seed, "must be 0 or more, or null")
-    if ev.every and not data.validation:
+    if ev.validating and not data.validation:
+        key = "eval.every" if ev.every else "eval.every_epoch"
         raise ConfigError(
-            "eval.every",
-            ev.every,
+            key,
+            ev.every if ev.every else "true",
             "needs a validation set: set dataset.validation (a fraction of the training data)",
         )
     for key in ("path", "test_path"):
@@ -616,7 +626,7 @@ def validate(cfg: Config) -> None:
                           "must be 0 (off) or more")  # fmt: skip
     if stop.min_delta < 0:
         raise ConfigError("schedule.early_stopping.min_delta", stop.min_delta, "must be 0 or more")
-    if stop.patience and not cfg.eval.every:
+    if stop.patience and not cfg.eval.validating:
         raise ConfigError(
             "schedule.early_stopping.patience",
             stop.patience,
@@ -624,7 +634,10 @@ def validate(cfg: Config) -> None:
         )
     if cfg.eval.every < 0:
         raise ConfigError("eval.every", cfg.eval.every, "must be 0 (never) or more steps")
-    _validate_lr_schedule(sched, cfg.model.learning_rate, cfg.eval.every)
+    if cfg.eval.every_epoch and not isinstance(sched, BulkConfig):
+        raise ConfigError("eval.every_epoch", "true",
+                          "needs epochs: use schedule=bulk, or eval.every (steps)")  # fmt: skip
+    _validate_lr_schedule(sched, cfg.model.learning_rate, cfg.eval.validating)
     generated = isinstance(data, GeneratedConfig)
     if isinstance(sched, BulkConfig) and generated and sched.batch_size > data.samples:
         raise ConfigError(
@@ -648,7 +661,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError("threads", cfg.threads, "must be 0 (automatic) or more")
 
 
-def _validate_lr_schedule(sched: ScheduleConfig, rate: float, every: int) -> None:
+def _validate_lr_schedule(sched: ScheduleConfig, rate: float, validating: bool) -> None:
     if sched.lr_schedule is LrSchedule.reduce_on_plateau:
         plateau = sched.plateau
         if not 0 < plateau.factor < 1:
@@ -667,7 +680,7 @@ def _validate_lr_schedule(sched: ScheduleConfig, rate: float, every: int) -> Non
                 "train_loss is watched per epoch, and an online schedule has none: use "
                 "schedule=bulk, or monitor val_loss / val_acc with eval.every",
             )  # fmt: skip
-        if watched is not PlateauMonitor.train_loss and not every:
+        if watched is not PlateauMonitor.train_loss and not validating:
             raise ConfigError("schedule.plateau.monitor", watched.value,
                               "needs validation during training: set eval.every")  # fmt: skip
     elif sched.lr_schedule is LrSchedule.cosine:

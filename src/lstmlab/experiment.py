@@ -297,7 +297,10 @@ def run(
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
     prefix = "eval" if dataset.generated else "test"
+    size = len(dataset.train) if dataset.train is not None else dataset.samples
     every = settings.eval.every
+    if settings.eval.every_epoch:  # bulk only (config.validate): the steps of one epoch
+        every = math.ceil(size / settings.schedule.batch_size)
     saving = settings.schedule.checkpoint_every > 0 and job.hydra_dir is not None
     found = None
     if saving:
@@ -325,7 +328,6 @@ def run(
                   f"at step {resume.step}: {found[1]}", flush=True)  # fmt: skip
         if cfg.tracking.log_model:
             log.expect_model()
-        size = len(dataset.train) if dataset.train is not None else dataset.samples
         steps = planned_steps(settings.schedule, size)
         log.every(settings.tracking.log_every or math.ceil(steps / POINTS_PER_RUN))
         if resume is not None and "blocks" in resume.extra:

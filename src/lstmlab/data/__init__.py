@@ -38,7 +38,7 @@ def load(settings: Config) -> Dataset:
     """The dataset a config describes; DataError (one line) when it cannot be used."""
     cfg = settings.dataset
     _, test_rng, validation_rng, probe_rng = rngs(settings.seed)
-    validation_rng = validation_rng if settings.eval.every else None
+    validation_rng = validation_rng if settings.eval.validating else None
     if isinstance(cfg, CustomGeneratorConfig):
         from lstmlab.data import custom, generated
 

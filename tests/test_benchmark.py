@@ -1,0 +1,59 @@
+"""The archive benchmark's report: per-set tables beside the published figures, average ranks
+and the critical-difference diagram, on hand-made runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstmlab.sweeps import benchmark
+from lstmlab.sweeps.groups import RunRecord, Selection
+
+
+def _run(name: str, model: str, seed: int, acc: float) -> RunRecord:
+    params = {"dataset.name": name, "choices.model": model, "seed": str(seed)}
+    y = np.array([0, 1, 1, 0])
+    right = round(acc * 4)
+    p = np.eye(2)[np.where(np.arange(4) < right, y, 1 - y)]
+    predictions = {"p": p, "y": y, "mask": np.ones(4, bool)}
+    return RunRecord(f"{name}-{model}-{seed}", f"{model} seed={seed}", "FINISHED", params,
+                     {"test_acc": acc}, np.zeros(3), predictions)  # fmt: skip
+
+
+FIGURES = [
+    benchmark.Published("A", "FCN", 0.9, "hfawaz/dl-4-tsc", "results/x.csv", "default", ""),
+    benchmark.Published("B", "FCN", 0.5, "hfawaz/dl-4-tsc", "results/x.csv", "default", ""),
+    benchmark.Published("A", "Other", 1.0, "someone/else", "r.csv", "default", ""),  # A only
+]
+
+
+def _selection() -> Selection:
+    runs = [_run("A", "lstm", 0, 0.75), _run("A", "lstm", 1, 1.0),
+            _run("A", "gru", 0, 0.5), _run("A", "gru", 1, 0.5),
+            _run("B", "lstm", 0, 0.25), _run("B", "lstm", 1, 0.25),
+            _run("B", "gru", 0, 1.0), _run("B", "gru", 1, 0.75)]  # fmt: skip
+    return Selection("p", "sweep archive_benchmark", "archive_benchmark", runs,
+                     ["dataset.name", "model", "seed"])  # fmt: skip
+
+
+def test_tables_ranks_and_diagram():
+    selection = _selection()
+    assert benchmark.applies(selection)
+    by_set = benchmark.rows_by_set(selection, FIGURES)
+    assert list(by_set) == ["A", "B"]
+    a = {r.method: r for r in by_set["A"]}
+    assert set(a) == {"gru", "lstm", "FCN", "Other"}
+    assert a["lstm"].accuracy == pytest.approx(0.875) and a["lstm"].seeds == 2
+    assert a["FCN"].source == "hfawaz/dl-4-tsc results/x.csv" and a["FCN"].seeds == 0
+    methods, scores, average = benchmark.ranks(by_set)
+    # "Other" has no figure on B: left out of the ranks.
+    assert methods == ["gru", "lstm", "FCN"]
+    # A: lstm .875, FCN .9, gru .5 -> FCN 1, lstm 2, gru 3; B: gru .875, FCN .5, lstm .25.
+    assert average == {"gru": 2.0, "lstm": 2.5, "FCN": 1.5}
+    np.testing.assert_allclose(scores, [[0.5, 0.875, 0.9], [0.875, 0.25, 0.5]])
+    text, files, fig = benchmark.report(selection, FIGURES)
+    assert "average rank over 2 sets" in text and "1.50  FCN" in text
+    assert files["benchmark.csv"].count("\n") == 1 + 7
+    assert files["ranks.csv"].splitlines()[1] == "FCN,1.5"
+    assert fig is not None  # aeon's diagram, drawn offline
+
