@@ -15,7 +15,7 @@ SWEEP    := 'seed=range(0,$(SEEDS))' hydra/launcher=$(LAUNCHER) tracking.report=
 MAYBE_SWEEP = $(if $(filter-out 1,$(SEEDS)),-m $(SWEEP))
 REPORT_ARGS ?= --smooth 10
 
-.PHONY: install run test test-fast lint ui clean clean-store bench report system-deps \
+.PHONY: install run test test-fast lint docs docs-serve ui clean clean-store bench report system-deps \
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
         compare-merge-modes echo claim-directions claim-merge-modes echo-solved inspect \
         uea-japanese-vowels uea-basic-motions compare-cells serve doctor sync
@@ -26,7 +26,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,ray,uea,auth,postgres]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,ray,uea,auth,postgres,docs]"
 	@# Their pins (optuna<3, cloudpickle<3) contradict the rest; see pyproject.toml.
 	$(BIN)/python -m pip install --quiet --no-deps hydra-optuna-sweeper==1.3.0 hydra-ray-launcher==1.2.2
 	touch $@
@@ -63,6 +63,15 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
+
+# The handbook (docs/, mkdocs.yml): strict, so a broken link or a page left out of the
+# navigation fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+DOCS_PORT ?= 8000
+docs-serve: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(UI_PORT)
