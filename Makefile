@@ -15,7 +15,7 @@ SWEEP    := 'seed=range(0,$(SEEDS))' hydra/launcher=$(LAUNCHER) tracking.report=
 MAYBE_SWEEP = $(if $(filter-out 1,$(SEEDS)),-m $(SWEEP))
 REPORT_ARGS ?= --smooth 10
 
-.PHONY: install run test test-fast lint docs docs-serve ui clean clean-store bench report system-deps \
+.PHONY: install run test test-fast lint docs docs-serve archive-benchmark ui clean clean-store bench report system-deps \
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
         compare-merge-modes echo claim-directions claim-merge-modes echo-solved inspect \
         uea-japanese-vowels uea-basic-motions compare-cells serve doctor sync
@@ -63,6 +63,11 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
+
+# Every classification set aeon ships x the model families x 5 seeds, each family with its
+# paper's recipe, beside the published figures (docs/sweeps.md, "The archive benchmark").
+archive-benchmark: install
+	$(BIN)/lstmlab experiment=archive_benchmark $(ARGS)
 
 # The handbook (docs/, mkdocs.yml): strict, so a broken link or a page left out of the
 # navigation fails the build.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import run_cli, runs_of
+from mlflow.tracking import MlflowClient
 
 from lstmlab.sweeps import benchmark
 from lstmlab.sweeps.groups import RunRecord, Selection
@@ -57,3 +59,37 @@ def test_tables_ranks_and_diagram():
     assert files["ranks.csv"].splitlines()[1] == "FCN,1.5"
     assert fig is not None  # aeon's diagram, drawn offline
 
+
+
+@pytest.mark.slow
+def test_a_tiny_archive_benchmark_through_the_cli(tmp_path):
+    store = f"sqlite:///{tmp_path / 'm.db'}"
+    proc = run_cli(
+        tmp_path, "experiment=archive_benchmark", "dataset.name=GunPoint,ItalyPowerDemand",
+        "model=lstm,bilstm,gru", "seed=0,1", "model.recipe.epochs=2", "model.units=4",
+        f"tracking.uri={store}", timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = runs_of(store, "lstmlab")
+    (parent,) = [r for r in runs if r.data.tags.get("lstmlab.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 12 and all(r.info.status == "FINISHED" for r in children)
+    # The recipe became the schedule: 2 epochs, batches of 16 (40 training sequences).
+    gun = next(r for r in children if r.data.params["dataset.name"] == "GunPoint")
+    assert gun.data.params["schedule.epochs"] == "2" and gun.data.params["data.batch_size"] == "16"
+    for name in ("GunPoint", "ItalyPowerDemand"):
+        assert f"\n{name}\n" in proc.stdout
+    assert "average rank over 2 sets" in proc.stdout and "sweep wall time:" in proc.stdout
+    client = MlflowClient(store)
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/benchmark.csv", "report/ranks.csv", "report/benchmark.txt",
+            "report/critical_difference.png"} <= logged  # fmt: skip
+    (folder,) = (tmp_path / "multirun").glob("sweep_archive_benchmark_*")
+    table = (folder / "benchmark.csv").read_text().splitlines()
+    assert table[0].startswith("dataset,method,seeds,test_acc")
+    ours = [line for line in table[1:] if line.endswith(",lstmlab")]
+    assert len(ours) == 6  # 2 sets x 3 models
+    sets = ("GunPoint", "ItalyPowerDemand")
+    published_rows = [p for p in benchmark.published() if p.dataset in sets]
+    assert len(table) - 1 == 6 + len(published_rows)
+    assert (folder / "critical_difference.png").read_bytes().startswith(b"\x89PNG")

@@ -259,6 +259,10 @@ class ModelConfig:
         "Keras' go_backwards returns outputs in reversed time order; true re-reverses "
         "them so output t belongs to input t (false: the tutorials' misaligned model).",
     )
+    recipe: RecipeConfig = setting(
+        help="How this model is trained on an archive set (experiment=archive applies it).",
+        factory=lambda: RecipeConfig(),
+    )
 
 
 @dataclass
@@ -322,6 +326,24 @@ class CosineConfig:
     min_lr: float = setting(0.0, "The rate at the last step; in [0, model.learning_rate).")
     warmup_steps: int = setting(
         0, "Steps of linear warm-up from 0 to model.learning_rate before the decay; >= 0."
+    )
+
+
+@dataclass
+class RecipeConfig:
+    """A model's training recipe on the archive sets, as its paper trained it; experiment=archive
+    copies it into schedule.* (and eval), so that one command runs each family its own way."""
+
+    epochs: int = setting(100, "Epochs over the training split.")
+    batch_size: int = setting(16, "Sequences per optimizer step.")
+    lr_schedule: LrSchedule = setting(LrSchedule.none, "The learning-rate schedule.")
+    plateau: PlateauConfig = setting(
+        help="lr_schedule=reduce_on_plateau's settings.", factory=PlateauConfig
+    )
+    patience: int = setting(
+        0,
+        "Early stopping on the validation split, in epochs without improvement (0: off). "
+        "The papers had no validation split; lstmlab's archive runs hold 20% out.",
     )
 
 
@@ -390,6 +412,11 @@ class BulkConfig(ScheduleConfig):
         "bulk", "Epochs over the training split (generators: dataset.samples sequences drawn once)."
     )
     batch_size: int = setting(10, "Sequences per optimizer step.")
+    fit_batch: bool = setting(
+        False,
+        "A batch_size larger than the training split shrinks to it (as Keras' fit does; "
+        "the size used is the param data.batch_size) instead of failing.",
+    )
 
 
 @dataclass

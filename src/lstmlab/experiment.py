@@ -86,6 +86,8 @@ def load_data(settings: Config) -> Dataset:
             "schedule.max_chunk_mb",
         )  # fmt: skip
     fixed = dataset.train is not None and isinstance(sched, BulkConfig)
+    if fixed and sched.batch_size > len(dataset.train) and sched.fit_batch:
+        sched.batch_size = len(dataset.train)
     if fixed and sched.batch_size > len(dataset.train):
         raise DataError(
             f"schedule.batch_size={sched.batch_size}: must be at most the "
@@ -177,14 +179,17 @@ def prepare_tensorflow(seed: int, threads: int, tf_seed: bool = True) -> np.rand
     return rngs(seed)[0]
 
 
-def _describe(log, cfg: DictConfig, resolved: dict, job: Job, dataset: Dataset) -> None:
-    """What a new run is: params, config, Hydra's files, the data it sees."""
+def _describe(log, cfg: DictConfig, resolved: dict, job: Job, dataset: Dataset,
+              batch_size: int) -> None:  # fmt: skip
+    """What a new run is: params, config, Hydra's files, the data it sees (batch_size: the one
+    used, which schedule.fit_batch may have shrunk to the training split)."""
     from lstmlab.tracking.runs import flatten
 
     log.params({
         **flatten(resolved),
         **{f"choices.{k}": v for k, v in job.choices.items()},
         **{f"data.{k}": v for k, v in dataset.summary().items()},
+        "data.batch_size": batch_size,
     })  # fmt: skip
     log.text(OmegaConf.to_yaml(resolved), "config.yaml")
     if job.hydra_dir is not None and job.hydra_dir.is_dir():
@@ -320,7 +325,7 @@ def run(
                      settings.tracking.system_metrics, found[0].info.run_id if found else None,
                      settings.tracking.outage_wait) as log:  # fmt: skip
         if found is None:
-            _describe(log, cfg, resolved, job, dataset)
+            _describe(log, cfg, resolved, job, dataset, settings.schedule.batch_size)
         else:
             if settings.tracking.parent_run_id:  # a resumed sweep, or another one
                 tracker.add_to_sweep(log.run_id, settings.tracking.parent_run_id)

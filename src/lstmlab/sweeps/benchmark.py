@@ -143,9 +143,10 @@ def rows_csv(by_set: dict[str, list[Row]]) -> str:
 
 
 def diagram(methods: list[str], scores: np.ndarray):
-    """aeon's critical-difference diagram (pairwise Wilcoxon tests, Holm's correction), or
-    None with fewer than two methods or sets."""
-    if len(methods) < 2 or scores.shape[0] < 2:
+    """aeon's critical-difference diagram (Friedman's test, then pairwise Wilcoxon tests with
+    Holm's correction), or None with fewer than three methods (Friedman's minimum) or two
+    sets."""
+    if len(methods) < 3 or scores.shape[0] < 2:
         return None
     from aeon.visualisation import plot_critical_difference
 
@@ -164,4 +165,9 @@ def report(selection: Selection, figures: list[Published] | None = None):
         files["ranks.csv"] = "method,average_rank\n" + "".join(
             f"{m},{r:.6g}\n" for m, r in sorted(average.items(), key=lambda kv: kv[1])
         )
-    return text(by_set, average), files, diagram(methods, scores)
+    shown = text(by_set, average)
+    fig = diagram(methods, scores)
+    if fig is None:
+        shown += (f"\n(no critical-difference diagram: it needs three methods with a figure on "
+                  f"every set and two sets; here {len(methods)} and {len(by_set)})")  # fmt: skip
+    return shown, files, fig

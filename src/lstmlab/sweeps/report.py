@@ -43,7 +43,11 @@ def smooth(curves: np.ndarray, window: int) -> np.ndarray:
 
 
 def _predictions(client, run_id: str) -> dict[str, np.ndarray] | None:
+    import os
     import tempfile
+
+    # A progress bar per file of a few kilobytes would drown the report.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     from lstmlab.evaluation import PREDICTIONS
 
