@@ -60,7 +60,6 @@ def test_tables_ranks_and_diagram():
     assert fig is not None  # aeon's diagram, drawn offline
 
 
-
 @pytest.mark.slow
 def test_a_tiny_archive_benchmark_through_the_cli(tmp_path):
     store = f"sqlite:///{tmp_path / 'm.db'}"

@@ -76,10 +76,15 @@ def _train(cfg, seed=3, save=None, resume=None):
     return model, result, np.concatenate(got)
 
 
-PLATEAU = BulkConfig(epochs=8, batch_size=5, chunk=2, jit=False,
-                     lr_schedule=LrSchedule.reduce_on_plateau,
-                     # No epoch improves by 10: the rate halves at every epoch end but the first.
-                     plateau=PlateauConfig(factor=0.5, patience=1, min_lr=1e-5, min_delta=10.0))
+PLATEAU = BulkConfig(
+    epochs=8,
+    batch_size=5,
+    chunk=2,
+    jit=False,
+    lr_schedule=LrSchedule.reduce_on_plateau,
+    # No epoch improves by 10: the rate halves at every epoch end but the first.
+    plateau=PlateauConfig(factor=0.5, patience=1, min_lr=1e-5, min_delta=10.0),
+)
 COSINE = OnlineConfig(epochs=60, chunk=16, lr_schedule=LrSchedule.cosine,
                       cosine=CosineConfig(min_lr=1e-4, warmup_steps=5))  # fmt: skip
 

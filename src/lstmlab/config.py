@@ -266,6 +266,64 @@ class ModelConfig:
 
 
 @dataclass
+class FcnConfig:
+    """The fully convolutional network (Wang et al. 2017): Conv1D blocks (batch norm, ReLU),
+    global average pooling over the real timesteps, softmax."""
+
+    kind: str = setting("fcn", "Which builder: fcn, lstm_fcn or mlstm_fcn (models/<kind>.py).")
+    filters: list[int] = setting(
+        help="Filters of each convolution block (the paper's 128, 256, 128).",
+        factory=lambda: [128, 256, 128],
+    )
+    kernels: list[int] = setting(
+        help="Kernel size of each block, one per entry of filters (the paper's 8, 5, 3).",
+        factory=lambda: [8, 5, 3],
+    )
+    learning_rate: float = setting(0.001, "Adam's learning rate; > 0.")
+    recipe: RecipeConfig = setting(
+        help="How this model is trained on an archive set (experiment=archive applies it).",
+        factory=lambda: RecipeConfig(),
+    )
+
+
+@dataclass
+class LstmFcnConfig(FcnConfig):
+    """LSTM-FCN (Karim et al. 2017): a recurrent branch beside the FCN, concatenated into the
+    classifier; model.attention=true gives ALSTM-FCN."""
+
+    kind: str = setting("lstm_fcn", "Which builder: fcn, lstm_fcn or mlstm_fcn.")
+    cell: Cell = setting(Cell.lstm, "The recurrent branch's cell.")
+    units: int = setting(128, "Units of the recurrent branch (the papers chose 8, 64 or 128).")
+    direction: Direction = setting(Direction.forward, "Reading direction of the branch.")
+    merge_mode: MergeMode | None = setting(
+        None, "Only for direction=bidirectional: how the two directions combine (null: concat)."
+    )
+    dropout: float = setting(
+        0.8, "Dropout after the recurrent branch, in training only (the paper's 0.8); [0, 1)."
+    )
+    dimension_shuffle: bool | None = setting(
+        None,
+        "The branch reads the transposed series, each variable one timestep, as in the paper. "
+        "null: true when all sequences have one length, false where lengths vary (a shuffled "
+        "padded series would make padding change predictions); true there is refused.",
+    )
+    attention: bool = setting(
+        False,
+        "ALSTM-FCN: the branch's outputs at every step pooled by learned attention weights "
+        "over the real steps (attention pooling, not the paper's AttentionLSTM cell).",
+    )
+
+
+@dataclass
+class MlstmFcnConfig(LstmFcnConfig):
+    """MLSTM-FCN (Karim et al. 2019): LSTM-FCN with squeeze-and-excite blocks after the first
+    two convolution blocks."""
+
+    kind: str = setting("mlstm_fcn", "Which builder: fcn, lstm_fcn or mlstm_fcn.")
+    reduction: int = setting(16, "Squeeze-and-excite: filters / reduction units in the squeeze.")
+
+
+@dataclass
 class CustomModelConfig:
     """A user's builder: ``_target_(task, **kwargs) -> keras.Model``; lstmlab compiles it with
     Adam(learning_rate) and the task's loss."""
@@ -503,6 +561,9 @@ def register_configs() -> None:
     cs.store(group="dataset", name="custom_generator_schema", node=CustomGeneratorConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="model", name="custom_schema", node=CustomModelConfig)
+    cs.store(group="model", name="fcn_schema", node=FcnConfig)
+    cs.store(group="model", name="lstm_fcn_schema", node=LstmFcnConfig)
+    cs.store(group="model", name="mlstm_fcn_schema", node=MlstmFcnConfig)
     cs.store(group="schedule", name="online_schema", node=OnlineConfig)
     cs.store(group="schedule", name="bulk_schema", node=BulkConfig)
     cs.store(group="tracking", name="tracking_schema", node=TrackingConfig)
@@ -568,10 +629,13 @@ def units_of(model: ModelConfig) -> list[int]:
     return [model.units] * model.layers
 
 
-def _validate_model(model: ModelConfig | CustomModelConfig) -> None:
+def _validate_model(model: ModelConfig | CustomModelConfig | FcnConfig) -> None:
     if not model.learning_rate > 0:
         raise ConfigError("model.learning_rate", model.learning_rate, "must be > 0")
     if isinstance(model, CustomModelConfig):
+        return
+    if isinstance(model, FcnConfig):
+        _validate_fcn(model)
         return
     _positive("model.layers", model.layers)
     units = model.units
@@ -601,6 +665,36 @@ def _validate_model(model: ModelConfig | CustomModelConfig) -> None:
         raise ConfigError(
             "model.align_backward", False,
             "the tutorial's misaligned backward model has one layer; set model.layers=1",
+        )  # fmt: skip
+
+
+def _validate_fcn(model: FcnConfig) -> None:
+    for key in ("filters", "kernels"):
+        values = list(getattr(model, key))
+        if not values or not all(isinstance(v, int) and v >= 1 for v in values):
+            raise ConfigError(f"model.{key}", values, "must be a list of positive integers")
+    if len(model.kernels) != len(model.filters):
+        raise ConfigError(
+            "model.kernels", list(model.kernels),
+            f"needs one entry per block of model.filters ({len(model.filters)})",
+        )  # fmt: skip
+    if isinstance(model, MlstmFcnConfig):
+        if len(model.filters) < 2:
+            raise ConfigError(
+                "model.filters", list(model.filters),
+                "MLSTM-FCN excites the first two blocks: give at least two",
+            )  # fmt: skip
+        _positive("model.reduction", model.reduction)
+    if not isinstance(model, LstmFcnConfig):
+        return
+    _positive("model.units", model.units)
+    if not 0.0 <= model.dropout < 1.0:
+        raise ConfigError("model.dropout", model.dropout, "must be in [0, 1)")
+    if model.merge_mode is not None and model.direction is not Direction.bidirectional:
+        raise ConfigError(
+            "model.merge_mode", model.merge_mode.value,
+            f"only applies to model.direction=bidirectional (here {model.direction.value}); "
+            "set model.merge_mode=null",
         )  # fmt: skip
 
 

@@ -279,7 +279,7 @@ def run(
     import_run()
     from lstmlab.evaluation import plots
     from lstmlab.evaluation.classification import evaluate
-    from lstmlab.models.recurrent import build_model
+    from lstmlab.models import build_model
     from lstmlab.tracking.runs import CHECKPOINT, CHECKPOINT_ARTIFACT, CHECKPOINT_STEP, Tracker
     from lstmlab.training import checkpoints
     from lstmlab.training.loops import planned_steps, reuse, train

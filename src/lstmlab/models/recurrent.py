@@ -3,6 +3,8 @@ or a user's builder (model=custom)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 
@@ -18,7 +20,7 @@ from lstmlab.config import (
 )
 from lstmlab.data import Task
 
-_CELLS = {Cell.lstm: keras.layers.LSTM, Cell.gru: keras.layers.GRU,
+CELLS = {Cell.lstm: keras.layers.LSTM, Cell.gru: keras.layers.GRU,
           Cell.simple_rnn: keras.layers.SimpleRNN}  # fmt: skip
 
 
@@ -44,6 +46,11 @@ class ReverseTime(keras.layers.Layer):
 def build_model(cfg: ModelConfig | CustomModelConfig, task: Task) -> keras.Model:
     """Compiled model: Adam(cfg.learning_rate), the task's loss, accuracy."""
     model = _custom(cfg, task) if isinstance(cfg, CustomModelConfig) else _recurrent(cfg, task)
+    return compiled(model, cfg, task)
+
+
+def compiled(model: keras.Model, cfg: Any, task: Task) -> keras.Model:
+    """model compiled as every family is: Adam(cfg.learning_rate), the task's loss, accuracy."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
         loss=loss_for(task),
@@ -86,7 +93,7 @@ def _recurrent(cfg: ModelConfig, task: Task) -> keras.Model:
 
 
 def _layer(cfg: ModelConfig, units: int, sequences: bool) -> keras.layers.Layer:
-    layer = _CELLS[cfg.cell](
+    layer = CELLS[cfg.cell](
         units,
         return_sequences=sequences,
         go_backwards=cfg.direction is Direction.backward,

@@ -38,8 +38,15 @@ class Published:
 def published(path: Path = PUBLISHED) -> list[Published]:
     with path.open(newline="") as f:
         return [
-            Published(r["dataset"], r["method"], float(r["accuracy"]), r["repository"],
-                      r["file"], r["split"], r.get("note", ""))  # fmt: skip
+            Published(
+                r["dataset"],
+                r["method"],
+                float(r["accuracy"]),
+                r["repository"],
+                r["file"],
+                r["split"],
+                r.get("note", ""),
+            )  # fmt: skip
             for r in csv.DictReader(f)
         ]
 

@@ -83,6 +83,7 @@ def _pins_trusted() -> Iterator[None]:
 
 
 def _load_pyfunc(path: str) -> Any:
-    import lstmlab.models.recurrent  # noqa: F401 (registers ReverseTime with Keras)
+    from lstmlab.models import register_layers
 
+    register_layers()
     return _keras_pyfunc(path)

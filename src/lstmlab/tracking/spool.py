@@ -134,9 +134,10 @@ def _log_model(client: Any, run_id: str, path: Path, r: dict[str, Any]) -> None:
     import keras
     from mlflow.models import ModelSignature
 
-    import lstmlab.models.recurrent  # noqa: F401 (registers lstmlab's layers with Keras)
+    from lstmlab.models import register_layers
     from lstmlab.tracking.serving import log_model
 
+    register_layers()
     model = keras.saving.load_model(path)
     log_model(client, run_id, model, r["name"], ModelSignature.from_dict(r["signature"]), r["pins"])
 

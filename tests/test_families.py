@@ -1,0 +1,217 @@
+"""The convolutional families (FCN, LSTM-FCN, ALSTM-FCN, MLSTM-FCN): shapes, padding never
+changing a prediction, the compiled loop against plain Keras, an exact continuation from a
+checkpoint, the logged model through pyfunc, their one-line errors, and a run through the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+from conftest import run_cli, runs_of
+from mlflow.tracking import MlflowClient
+
+from lstmlab.config import (
+    BulkConfig,
+    ConfigError,
+    Direction,
+    FcnConfig,
+    LstmFcnConfig,
+    MergeMode,
+    MlstmFcnConfig,
+    to_settings,
+)
+from lstmlab.data import Dataset, Sequences, Task
+from lstmlab.models import build_model
+from lstmlab.training import checkpoints
+from lstmlab.training.loops import train
+
+SMALL = {"filters": [4, 8, 4]}
+FAMILIES = {
+    "fcn": FcnConfig(**SMALL),
+    "lstm_fcn": LstmFcnConfig(**SMALL, units=3),
+    "lstm_fcn-unshuffled-bi": LstmFcnConfig(
+        **SMALL,
+        units=3,
+        dimension_shuffle=False,
+        direction=Direction.bidirectional,
+        merge_mode=MergeMode.sum,
+    ),  # fmt: skip
+    "alstm_fcn": LstmFcnConfig(**SMALL, units=3, attention=True),
+    "alstm_fcn-backward": LstmFcnConfig(
+        **SMALL, units=3, attention=True, direction=Direction.backward
+    ),  # fmt: skip
+    "mlstm_fcn": MlstmFcnConfig(**{"filters": [8, 8, 4]}, units=3, reduction=4),
+}
+
+
+def _task(masked: bool, classes: int = 4) -> Task:
+    return Task("t", timesteps=12, features=3, classes=classes, per_timestep=False,
+                masked=masked)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("classes", [2, 5])
+def test_shapes(name, classes):
+    keras.utils.set_random_seed(0)
+    model = build_model(FAMILIES[name], _task(False, classes))
+    out = np.asarray(model(np.random.default_rng(0).normal(size=(3, 12, 3)).astype(np.float32)))
+    assert out.shape == (3, 1 if classes == 2 else classes)
+    if classes > 2:
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-5)
+
+
+def _padded(seq: np.ndarray, total: int, side: str) -> np.ndarray:
+    pad = np.zeros((total - len(seq), seq.shape[1]), np.float32)
+    return np.concatenate([seq, pad] if side == "post" else [pad, seq])[None]
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES if n != "lstm_fcn"])
+def test_padding_never_changes_a_prediction(name):
+    # Unshuffled on variable lengths (dimension_shuffle=null reads in time order there).
+    keras.utils.set_random_seed(0)
+    model = build_model(FAMILIES[name], _task(True))
+    seq = np.random.default_rng(1).normal(size=(8, 3)).astype(np.float32)
+    alone = np.asarray(model(seq[None]))
+    for side in ("post", "pre"):
+        np.testing.assert_allclose(model(_padded(seq, 12, side)), alone, atol=1e-6,
+                                   err_msg=side)  # fmt: skip
+    # And it would have failed without the masking: the same weights, unmasked, read the
+    # zero padding as data.
+    keras.utils.set_random_seed(0)
+    plain = build_model(FAMILIES[name], _task(False))
+    assert not np.allclose(plain(_padded(seq, 12, "post")), alone, atol=1e-4)
+
+
+def _data(masked: bool, n: int, seed: int) -> Sequences:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(8, 13, n) if masked else np.full(n, 12)
+    mask = np.arange(12)[None] < lengths[:, None]
+    x = np.where(mask[..., None], rng.normal(size=(n, 12, 3)), 0.0).astype(np.float32)
+    return Sequences(x, rng.integers(0, 4, n).astype(np.int32), mask)
+
+
+def _dataset(masked: bool) -> Dataset:
+    return Dataset(task=_task(masked), test=_data(masked, 20, 2), sources=[],
+                   classes=list("abcd"), train=_data(masked, 30, 1))  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["fcn", "alstm_fcn-backward", "mlstm_fcn"])
+def test_the_compiled_loop_matches_plain_train_on_batch(name):
+    data = _dataset(masked=True)
+    cfg = FAMILIES[name]
+    if isinstance(cfg, LstmFcnConfig):  # dropout's masks are drawn differently by the two
+        cfg = replace(cfg, dropout=0.0)
+    keras.utils.set_random_seed(0)
+    fast, plain = build_model(cfg, data.task), build_model(cfg, data.task)
+    plain.set_weights(fast.get_weights())
+    sched = BulkConfig(epochs=3, batch_size=8, chunk=3, jit=True)
+    a = train(fast, data.task, sched, data, np.random.default_rng(3))
+    b = train(plain, data.task, replace(sched, fast=False), data, np.random.default_rng(3))
+    assert a.steps == b.steps == 12
+    np.testing.assert_allclose(a.losses, b.losses, atol=1e-4)
+    for wa, wb in zip(fast.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_allclose(wa, wb, atol=1e-4)
+
+
+def test_a_continued_run_is_bit_identical(tmp_path):
+    data = _dataset(masked=False)
+    cfg = BulkConfig(epochs=4, batch_size=8, chunk=2, jit=False, checkpoint_every=1)
+
+    def trained(save=None, resume=None):
+        keras.utils.set_random_seed(4)
+        model = build_model(replace(FAMILIES["mlstm_fcn"], dropout=0.3), data.task)
+        result = train(model, data.task, cfg, data, np.random.default_rng(4), save=save,
+                       resume=resume)  # fmt: skip
+        return model, result
+
+    saved: list[checkpoints.Checkpoint] = []
+    whole, whole_result = trained(save=saved.append)
+    ckpt = saved[len(saved) // 2]
+    checkpoints.save(ckpt, tmp_path / "c.npz")
+    model, result = trained(resume=checkpoints.load(tmp_path / "c.npz"))
+    assert np.array_equal(result.losses, whole_result.losses)
+    # Batch normalisation's moving statistics included.
+    for a, b in zip(model.variables, whole.variables, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b)), a.path
+
+
+@pytest.mark.parametrize("name", ["fcn", "alstm_fcn", "mlstm_fcn"])
+def test_the_logged_model_loads_through_pyfunc(name, store):
+    from lstmlab.tracking.runs import Tracker
+
+    task = _task(masked=True)
+    keras.utils.set_random_seed(0)
+    model = build_model(FAMILIES[name], task)
+    with Tracker(store, "families").run(name, {}) as log:
+        log.keras_model(model, task)
+    client = MlflowClient(store)
+    (logged,) = client.search_logged_models(
+        [client.get_experiment_by_name("families").experiment_id]
+    )
+    mlflow.set_tracking_uri(store)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{logged.model_id}")
+    x = _data(True, 4, 5).x
+    np.testing.assert_allclose(pyfunc.predict(x), model.predict(x, verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["model=fcn"], "model"),  # cumsum: one label per timestep
+        (["experiment=echo", "model=lstm_fcn", "dataset.length=5"], "model.kernels"),
+        (["model=fcn", "model.kernels=[8,5]"], "model.kernels"),
+        (["model=fcn", "model.filters=[0,4,4]"], "model.filters"),
+        (["model=lstm_fcn", "model.merge_mode=sum"], "model.merge_mode"),
+        (["model=lstm_fcn", "model.dropout=1"], "model.dropout"),
+        (["model=mlstm_fcn", "model.reduction=0"], "model.reduction"),
+    ],
+)
+def test_what_a_family_cannot_take_is_one_line(compose_cfg, overrides, key):
+    from lstmlab.experiment import load_data
+
+    with pytest.raises(ConfigError) as err:
+        settings = to_settings(compose_cfg(*overrides))
+        build_model(settings.model, load_data(settings).task)
+    assert err.value.key == key and "\n" not in str(err.value)
+
+
+def test_dimension_shuffle_on_variable_lengths_is_refused():
+    with pytest.raises(ConfigError, match="model.dimension_shuffle=true"):
+        build_model(LstmFcnConfig(**SMALL, units=3, dimension_shuffle=True), _task(True))
+
+
+def test_attention_is_not_a_key_of_fcn(compose_cfg):
+    from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import OmegaConfBaseException
+
+    with pytest.raises((ConfigCompositionException, OmegaConfBaseException)) as err:
+        compose_cfg("model=fcn", "model.attention=true")
+    assert "attention" in str(err.value) + str(err.value.__cause__ or "")
+
+
+@pytest.mark.slow
+def test_lstm_fcn_on_an_archive_set_through_the_cli(tmp_path):
+    store = f"sqlite:///{tmp_path / 'm.db'}"
+    proc = run_cli(
+        tmp_path, "experiment=archive", "dataset.name=GunPoint", "model=lstm_fcn",
+        "model.recipe.epochs=3", "model.filters=[8,16,8]", "model.units=4",
+        f"tracking.uri={store}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = runs_of(store, "lstmlab")
+    assert run.info.status == "FINISHED" and run.data.params["choices.model"] == "lstm_fcn"
+    # The recipe's batches of 128 shrunk to GunPoint's 40 training sequences: 1 step an epoch.
+    assert run.data.params["data.batch_size"] == "40"
+    assert run.data.params["schedule.lr_schedule"] == "reduce_on_plateau"
+    client = MlflowClient(store)
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 3
+    assert len(client.get_metric_history(run.info.run_id, "lr")) == 3
+    assert 0.0 <= run.data.metrics["test_acc"] <= 1.0 and "test_f1_macro" in run.data.metrics
+    (output,) = run.outputs.model_outputs
+    mlflow.set_tracking_uri(store)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{output.model_id}")
+    x = np.random.default_rng(0).normal(size=(2, 150, 1)).astype(np.float32)
+    assert pyfunc.predict(x).shape == (2, 1)
