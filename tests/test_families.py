@@ -112,8 +112,11 @@ def test_the_compiled_loop_matches_plain_train_on_batch(name):
     b = train(plain, data.task, replace(sched, fast=False), data, np.random.default_rng(3))
     assert a.steps == b.steps == 12
     np.testing.assert_allclose(a.losses, b.losses, atol=1e-4)
-    for wa, wb in zip(fast.get_weights(), plain.get_weights(), strict=True):
-        np.testing.assert_allclose(wa, wb, atol=1e-4)
+    # Predictions, not weights: a convolution's bias before batch norm has a zero gradient
+    # in exact arithmetic, so Adam scales the two programs' rounding noise in it up to the
+    # step size; batch norm cancels that bias, and the outputs agree.
+    x = data.test.x
+    np.testing.assert_allclose(fast(x, training=False), plain(x, training=False), atol=1e-3)
 
 
 def test_a_continued_run_is_bit_identical(tmp_path):

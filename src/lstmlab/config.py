@@ -356,6 +356,12 @@ class LrSchedule(Enum):
     cosine = "cosine"
 
 
+class Resume(Enum):
+    auto = "auto"
+    never = "never"
+    must = "must"
+
+
 class PlateauMonitor(Enum):
     train_loss = "train_loss"
     val_loss = "val_loss"
@@ -438,6 +444,12 @@ class ScheduleConfig:
         0,
         "Save the training state every this many steps (at the next chunk end), and when a "
         "signal stops the run; the same command continues a KILLED (or dead) run. 0: off.",
+    )
+    resume: Resume = setting(
+        Resume.auto,
+        "With checkpoints: auto continues a KILLED (or dead) run of the same config from its "
+        "checkpoint, or starts a new run; never always starts a new run (old checkpoints are "
+        "left alone); must fails in one line when there is nothing to continue.",
     )
     lr_schedule: LrSchedule = setting(
         LrSchedule.none,
@@ -547,26 +559,34 @@ class Config:
     )
 
 
+# Every schema Hydra knows, by group and name: the options' YAML files extend them
+# (`defaults: [model_schema]`), and the config reference is generated from them.
+SCHEMAS: dict[tuple[str | None, str], type] = {
+    (None, "config_schema"): Config,
+    ("dataset", "cumsum_schema"): CumsumConfig,
+    ("dataset", "echo_schema"): EchoConfig,
+    ("dataset", "npz_schema"): NpzConfig,
+    ("dataset", "csv_schema"): CsvConfig,
+    ("dataset", "uea_schema"): UeaConfig,
+    ("dataset", "custom_schema"): CustomDataConfig,
+    ("dataset", "custom_generator_schema"): CustomGeneratorConfig,
+    ("model", "model_schema"): ModelConfig,
+    ("model", "custom_schema"): CustomModelConfig,
+    ("model", "fcn_schema"): FcnConfig,
+    ("model", "lstm_fcn_schema"): LstmFcnConfig,
+    ("model", "mlstm_fcn_schema"): MlstmFcnConfig,
+    ("schedule", "online_schema"): OnlineConfig,
+    ("schedule", "bulk_schema"): BulkConfig,
+    ("tracking", "tracking_schema"): TrackingConfig,
+}
+
+
 def register_configs() -> None:
     if not OmegaConf.has_resolver("lstmlab_root"):
         OmegaConf.register_new_resolver("lstmlab_root", lambda: str(PROJECT_ROOT))
     cs = ConfigStore.instance()
-    cs.store(name="config_schema", node=Config)
-    cs.store(group="dataset", name="cumsum_schema", node=CumsumConfig)
-    cs.store(group="dataset", name="echo_schema", node=EchoConfig)
-    cs.store(group="dataset", name="npz_schema", node=NpzConfig)
-    cs.store(group="dataset", name="csv_schema", node=CsvConfig)
-    cs.store(group="dataset", name="uea_schema", node=UeaConfig)
-    cs.store(group="dataset", name="custom_schema", node=CustomDataConfig)
-    cs.store(group="dataset", name="custom_generator_schema", node=CustomGeneratorConfig)
-    cs.store(group="model", name="model_schema", node=ModelConfig)
-    cs.store(group="model", name="custom_schema", node=CustomModelConfig)
-    cs.store(group="model", name="fcn_schema", node=FcnConfig)
-    cs.store(group="model", name="lstm_fcn_schema", node=LstmFcnConfig)
-    cs.store(group="model", name="mlstm_fcn_schema", node=MlstmFcnConfig)
-    cs.store(group="schedule", name="online_schema", node=OnlineConfig)
-    cs.store(group="schedule", name="bulk_schema", node=BulkConfig)
-    cs.store(group="tracking", name="tracking_schema", node=TrackingConfig)
+    for (group, name), node in SCHEMAS.items():
+        cs.store(group=group, name=name, node=node)
 
 
 def _positive(key: str, value: int) -> None:
@@ -741,6 +761,9 @@ def validate(cfg: Config) -> None:
     if sched.checkpoint_every < 0:
         raise ConfigError("schedule.checkpoint_every", sched.checkpoint_every,
                           "must be 0 (off) or more steps")  # fmt: skip
+    if sched.resume is Resume.must and not sched.checkpoint_every:
+        raise ConfigError("schedule.resume", "must",
+                          "continues from checkpoints: set schedule.checkpoint_every")  # fmt: skip
     stop = sched.early_stopping
     if stop.patience < 0:
         raise ConfigError("schedule.early_stopping.patience", stop.patience,
@@ -838,10 +861,10 @@ def fingerprint(resolved: Mapping[str, Any]) -> str:
     runs with the same fingerprint train the same model on the same sequences."""
     identity = {k: v for k, v in resolved.items() if k not in _NOT_IDENTITY}
     identity["eval"] = {k: v for k, v in dict(identity.get("eval", {})).items() if k != "show"}
-    # How often the state is saved changes nothing computed (and a run continued with another
-    # interval is still the same run).
+    # How often the state is saved, and whether a run may be continued, change nothing
+    # computed (a run continued with another interval, or with resume=must, is the same run).
     identity["schedule"] = {k: v for k, v in dict(identity.get("schedule", {})).items()
-                            if k != "checkpoint_every"}  # fmt: skip
+                            if k not in ("checkpoint_every", "resume")}  # fmt: skip
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

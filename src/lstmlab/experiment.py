@@ -200,6 +200,55 @@ def _describe(log, cfg: DictConfig, resolved: dict, job: Job, dataset: Dataset,
         log.json_file(dataset.normalization, "dataset/normalization.json")
 
 
+def _resumable(settings: Config, tracker: Tracker, model, config_hash: str,
+               folder: Path | None):  # fmt: skip
+    """(run, path) of the run to continue and its checkpoint, read and checked, or
+    (None, None) for a new run, as schedule.resume says; folder: where checkpoints are kept
+    (None: this run keeps none). A local checkpoint that cannot be used gives way to the
+    tracking server's copy; with neither, the dead run ends KILLED and ConfigError says why."""
+    import tempfile
+
+    from lstmlab.config import Resume
+    from lstmlab.training import checkpoints
+
+    mode = settings.schedule.resume
+    if folder is None or mode is Resume.never:
+        return None, None
+    found = tracker.find_resumable(config_hash, folder)
+    if found is None:
+        if mode is Resume.must:
+            raise ConfigError(
+                "schedule.resume", "must",
+                "no KILLED or dead run of this configuration has a checkpoint to continue; "
+                "schedule.resume=auto starts a new run when there is none",
+            )  # fmt: skip
+        return None, None
+    run, path = found
+    shapes = [list(v.shape) for v in model.variables]
+    try:
+        return found, checkpoints.load(path, config_hash, shapes)
+    except checkpoints.CheckpointError as exc:
+        reason = str(exc)
+    with tempfile.TemporaryDirectory(prefix="lstmlab-checkpoint-") as tmp:
+        copy = tracker.checkpoint_copy(run, Path(tmp))
+        if copy is not None and copy != path:
+            try:
+                resume = checkpoints.load(copy, config_hash, shapes)
+            except checkpoints.CheckpointError as exc:
+                reason += f"; the tracking server's copy too: {exc}"
+            else:
+                print(f"lstmlab: {reason}; continuing from the tracking server's copy of the "
+                      "checkpoint", file=sys.stderr, flush=True)  # fmt: skip
+                # Training writes its checkpoints to the local path again.
+                return found, resume
+    tracker.end_unusable(run, f"checkpoint unusable: {reason}")
+    raise ConfigError(
+        "schedule.resume", mode.value,
+        f"cannot continue run {run.info.run_id}: {reason}; schedule.resume=never starts a "
+        "new run (and leaves the file alone)",
+    )  # fmt: skip
+
+
 def _per_class(log, result, dataset: Dataset, title: str) -> dict[str, float]:
     """A test split's confusion matrix (figure and JSON, with the class names of
     dataset/classes.json) and its predicted probabilities, for a sweep's ensemble of seeds
@@ -280,7 +329,13 @@ def run(
     from lstmlab.evaluation import plots
     from lstmlab.evaluation.classification import evaluate
     from lstmlab.models import build_model
-    from lstmlab.tracking.runs import CHECKPOINT, CHECKPOINT_ARTIFACT, CHECKPOINT_STEP, Tracker
+    from lstmlab.tracking.runs import (
+        CHECKPOINT,
+        CHECKPOINT_ARTIFACT,
+        CHECKPOINT_ERROR,
+        CHECKPOINT_STEP,
+        Tracker,
+    )
     from lstmlab.training import checkpoints
     from lstmlab.training.loops import planned_steps, reuse, train
     from lstmlab.training.progress import Progress
@@ -307,20 +362,8 @@ def run(
     if settings.eval.every_epoch:  # bulk only (config.validate): the steps of one epoch
         every = math.ceil(size / settings.schedule.batch_size)
     saving = settings.schedule.checkpoint_every > 0 and job.hydra_dir is not None
-    found = None
-    if saving:
-        found = tracker.find_resumable(tags["lstmlab.config_hash"], job.hydra_dir.parent)
-    resume = None
-    if found is not None:
-        try:
-            resume = checkpoints.load(found[1])
-        except (OSError, ValueError, KeyError) as exc:
-            print(
-                f"lstmlab: cannot continue run {found[0].info.run_id} from {found[1]} "
-                f"({type(exc).__name__}: {exc}); starting a new run",
-                file=sys.stderr,
-            )
-            found = None
+    found, resume = _resumable(settings, tracker, model, tags["lstmlab.config_hash"],
+                               job.hydra_dir.parent if saving else None)  # fmt: skip
     with tracker.run(job.name, tags, settings.tracking.parent_run_id,
                      settings.tracking.system_metrics, found[0].info.run_id if found else None,
                      settings.tracking.outage_wait) as log:  # fmt: skip
@@ -353,17 +396,36 @@ def run(
             progress.update(first + len(losses), float(np.mean(losses)))
 
         # Beside the run's Hydra output (a continued run keeps its file); the run's tags say
-        # where, for the next process.
+        # where, for the next process. A file there already is another run's (a folder used
+        # again, schedule.resume=never): left alone, this run's gets its own name.
         path = None
         if saving:
             path = found[1] if found else job.hydra_dir.parent / checkpoints.FILE
+            if not found and path.exists():
+                path = path.with_name(f"{path.stem}-{log.run_id}{path.suffix}")
+
+        unwritten: list[str] = []  # why the last checkpoint could not be written
 
         def save(state: checkpoints.Checkpoint) -> None:
             # Every step up to the checkpoint in the store first: a continuation logs only
             # what comes after what the store has.
             log.sync()
             state.extra["blocks"] = log.blocks_state()
-            checkpoints.save(state, path)
+            try:
+                checkpoints.save(state, path, tags["lstmlab.config_hash"])
+            except OSError as exc:
+                # No space, no permission: training goes on; the previous checkpoint (if
+                # any) is whole, and the run says why the newer ones are missing.
+                reason = f"cannot write {path}: {exc.strerror or exc}"
+                if not unwritten:
+                    print(f"lstmlab: warning: {reason}; training goes on, the last checkpoint "
+                          "written (if any) is kept", file=sys.stderr, flush=True)  # fmt: skip
+                unwritten[:] = [reason]
+                log.tags({CHECKPOINT_ERROR: f"{reason} (at step {state.step})"})
+                return
+            if unwritten:
+                unwritten.clear()
+                log.untag(CHECKPOINT_ERROR)
             log.tags({CHECKPOINT: path, CHECKPOINT_STEP: state.step})
             if tracker.remote:  # for a machine that does not have this one's disk
                 log.file(path, CHECKPOINT_ARTIFACT)

@@ -49,6 +49,9 @@ CHECKPOINT = "lstmlab.checkpoint"
 CHECKPOINT_STEP = "lstmlab.checkpoint_step"
 # Where a run on a remote store keeps a copy of its checkpoint, for another machine.
 CHECKPOINT_ARTIFACT = "checkpoint"
+# Why the run's last checkpoint could not be written (no space, no permission); cleared by the
+# next one written.
+CHECKPOINT_ERROR = "lstmlab.checkpoint_error"
 
 # MLflow's limits for one log_batch call.
 MAX_METRICS_PER_BATCH = 1000
@@ -317,6 +320,9 @@ class RunLog:
     def tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
             self._write({"op": "set_tag", "key": key, "value": str(value)})
+
+    def untag(self, key: str) -> None:
+        self._write({"op": "delete_tag", "key": key})
 
     def text(self, text: str, artifact_file: str) -> None:
         self._write({"op": "log_text", "text": text, "artifact_file": artifact_file})
@@ -628,15 +634,34 @@ class Tracker:
             path = r.data.tags.get(CHECKPOINT)
             if path and Path(path).is_file():
                 return r, Path(path)
-            if path and self.remote:
-                try:
-                    got = self.client.download_artifacts(
-                        r.info.run_id, f"{CHECKPOINT_ARTIFACT}/{Path(path).name}", str(fetch_to)
-                    )
-                except MlflowException:
-                    continue  # never uploaded
-                return r, Path(got)
+            copy = self.checkpoint_copy(r, fetch_to)
+            if copy is not None:
+                return r, copy
         return None
+
+    def checkpoint_copy(self, run: Run, fetch_to: Path) -> Path | None:
+        """A remote store's copy of a run's checkpoint, downloaded to fetch_to (None: not a
+        remote store, or none was uploaded)."""
+        path = run.data.tags.get(CHECKPOINT)
+        if not path or not self.remote:
+            return None
+        fetch_to.mkdir(parents=True, exist_ok=True)
+        try:
+            got = self.client.download_artifacts(
+                run.info.run_id, f"{CHECKPOINT_ARTIFACT}/{Path(path).name}", str(fetch_to)
+            )
+        except MlflowException:
+            return None  # never uploaded
+        return Path(got)
+
+    def end_unusable(self, run: Run, reason: str) -> None:
+        """A run whose checkpoint cannot be used: KILLED (a dead one at its last sign of
+        life), the reason in tag lstmlab.error."""
+        self.client.set_tag(run.info.run_id, "lstmlab.error", reason)
+        if run.info.status == "RUNNING":
+            found = liveness.verdict(run)
+            end = int(found.last_seen * 1000) if found is not None else None
+            self.client.set_terminated(run.info.run_id, "KILLED", end_time=end)
 
     def bury_dead(self, runs: list[Run]) -> list[str]:
         """End the RUNNING runs among `runs` whose process is gone KILLED (lstmlab-doctor's

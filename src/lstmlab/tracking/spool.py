@@ -17,6 +17,7 @@ order) and ``files/``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -82,6 +83,7 @@ def send(client: Any, run_id: str, r: dict[str, Any], root: Path = Path("/")) ->
     store: the one place each kind of write is made, for a run's writer and for lstmlab-sync.
     Paths in a record are absolute, or relative to root (the spool folder)."""
     from mlflow.entities import Metric, Param
+    from mlflow.exceptions import MlflowException
 
     op = r["op"]
     if op == "log_batch":
@@ -92,6 +94,10 @@ def send(client: Any, run_id: str, r: dict[str, Any], root: Path = Path("/")) ->
         )
     elif op == "set_tag":
         client.set_tag(run_id, r["key"], r["value"])
+    elif op == "delete_tag":
+        # Never set, or gone already: what was asked holds.
+        with contextlib.suppress(MlflowException):
+            client.delete_tag(run_id, r["key"])
     elif op == "log_text":
         client.log_text(run_id, r["text"], r["artifact_file"])
     elif op == "log_artifact":

@@ -7,13 +7,18 @@ generator, the compiled loop's chunk widths, the per-step history so far, the va
 early stopping's state and the learning-rate schedule's. Continuing from it computes what the
 uninterrupted run computes, bit for bit on CPU (tests/test_checkpoints.py).
 
-One ``.npz`` file, replaced atomically: a crash while writing leaves the previous one.
+One ``.npz`` file, replaced atomically: a crash while writing (or a write that fails: no
+space, no permission) leaves the previous one. It records its format version, the lstmlab
+that wrote it and what it was made for — the run's config hash and the model's variable
+shapes — and :func:`load` checks them before anything is restored: a file cut short, not a
+checkpoint, of another format or for another model is a :class:`CheckpointError` saying which.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,22 @@ from typing import Any
 import numpy as np
 
 FILE = "checkpoint.npz"
+# The layout of the file. 1: before the format was recorded; 2: format, lstmlab's version,
+# what it was made for. A change to what is saved, or how, takes the next number.
+FORMAT = 2
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message says which file and why, in one line."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lstmlab")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 @dataclass
@@ -46,7 +67,9 @@ class Checkpoint:
     rates: dict[str, Any] = field(default_factory=dict)
 
 
-def save(ckpt: Checkpoint, path: Path) -> None:
+def save(ckpt: Checkpoint, path: Path, config_hash: str | None = None) -> None:
+    """Write ckpt to path atomically; OSError (no space, no permission) leaves the previous
+    file whole."""
     arrays: dict[str, np.ndarray] = {"losses": ckpt.losses, "accs": ckpt.accs}
     for prefix, values in (("var", ckpt.variables), ("opt", ckpt.optimizer),
                            ("best", ckpt.best_weights or [])):  # fmt: skip
@@ -54,6 +77,8 @@ def save(ckpt: Checkpoint, path: Path) -> None:
     if ckpt.order is not None:
         arrays["order"] = ckpt.order
     meta = {
+        "format": FORMAT, "lstmlab": _version(), "config_hash": config_hash,
+        "shapes": [list(np.shape(v)) for v in ckpt.variables],
         "step": ckpt.step, "position": ckpt.position, "rng": ckpt.rng, "widths": ckpt.widths,
         "validations": ckpt.validations, "stopper": ckpt.stopper,
         "counts": {"var": len(ckpt.variables), "opt": len(ckpt.optimizer),
@@ -64,31 +89,76 @@ def save(ckpt: Checkpoint, path: Path) -> None:
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.npz")
-    np.savez(partial, **arrays)
-    os.replace(partial, path)
+    try:
+        np.savez(partial, **arrays)
+        os.replace(partial, path)
+    except BaseException:
+        if partial.is_file():
+            partial.unlink()
+        raise
 
 
-def load(path: Path) -> Checkpoint:
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(z["meta"].tobytes())
-        counts = meta["counts"]
+def load(path: Path, config_hash: str | None = None,
+         shapes: list[list[int]] | None = None) -> Checkpoint:  # fmt: skip
+    """The checkpoint at path, checked first: made for config_hash and for a model of these
+    variable shapes (when given). CheckpointError (one line) when it cannot be used."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "meta" not in z.files:
+                raise CheckpointError(f"{path} is not an lstmlab checkpoint (no meta record)")
+            meta = json.loads(z["meta"].tobytes())
+            _check(path, meta, config_hash, shapes)
+            return _read(z, meta)
+    except CheckpointError:
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as exc:
+        raise CheckpointError(
+            f"{path} is cut short or not a checkpoint ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})"
+        ) from None
 
-        def group(prefix: str) -> list[np.ndarray]:
-            return [z[f"{prefix}_{i}"] for i in range(counts[prefix])]
 
-        return Checkpoint(
-            step=meta["step"],
-            position=meta["position"],
-            rng=meta["rng"],
-            widths=[(list(shape), width) for shape, width in meta["widths"]],
-            losses=z["losses"],
-            accs=z["accs"],
-            validations=[(s, m) for s, m in meta["validations"]],
-            variables=group("var"),
-            optimizer=group("opt"),
-            order=z.get("order"),
-            stopper=meta["stopper"],
-            best_weights=group("best") if meta["has_best"] else None,
-            extra=meta.get("extra", {}),
-            rates=meta.get("rates", {}),
+def _check(path: Path, meta: dict[str, Any], config_hash: str | None,
+           shapes: list[list[int]] | None) -> None:  # fmt: skip
+    made_by = meta.get("lstmlab", "an lstmlab before 0.1")
+    found = meta.get("format", 1)
+    if found != FORMAT:
+        raise CheckpointError(
+            f"{path} is of checkpoint format {found}, written by lstmlab {made_by}; this "
+            f"lstmlab ({_version()}) reads format {FORMAT}"
         )
+    if shapes is not None and meta.get("shapes") != [list(s) for s in shapes]:
+        theirs = meta.get("shapes") or []
+        raise CheckpointError(
+            f"{path} was written by lstmlab {made_by} for another model ({len(theirs)} "
+            f"variables, this model has {len(shapes)}, or their shapes differ)"
+        )
+    if config_hash is not None and meta.get("config_hash") not in (None, config_hash):
+        raise CheckpointError(
+            f"{path} was written by lstmlab {made_by} for another configuration "
+            f"(config hash {meta['config_hash'][:12]}, this run's {config_hash[:12]})"
+        )
+
+
+def _read(z: Any, meta: dict[str, Any]) -> Checkpoint:
+    counts = meta["counts"]
+
+    def group(prefix: str) -> list[np.ndarray]:
+        return [z[f"{prefix}_{i}"] for i in range(counts[prefix])]
+
+    return Checkpoint(
+        step=meta["step"],
+        position=meta["position"],
+        rng=meta["rng"],
+        widths=[(list(shape), width) for shape, width in meta["widths"]],
+        losses=z["losses"],
+        accs=z["accs"],
+        validations=[(s, m) for s, m in meta["validations"]],
+        variables=group("var"),
+        optimizer=group("opt"),
+        order=z.get("order"),
+        stopper=meta["stopper"],
+        best_weights=group("best") if meta["has_best"] else None,
+        extra=meta.get("extra", {}),
+        rates=meta.get("rates", {}),
+    )
