@@ -510,15 +510,15 @@ def floor_report(
 
 def git_commit(root: Path = PROJECT_ROOT) -> str:
     """The short hash of the checkout's HEAD, "+ uncommitted changes" when tracked files differ
-    from it; "unknown" outside a git checkout."""
+    from it (docs/bench/, which the last run wrote, aside); "unknown" outside a git checkout."""
     try:
         git = ["git", "-C", str(root)]
         head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD"]).returncode != 0
-    return head + (" + uncommitted changes" if dirty else "")
+    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", ".", ":!docs/bench"]).returncode
+    return head + (" + uncommitted changes" if dirty != 0 else "")
 
 
 def markdown(report: str, checks: list[str], *, command: str, when: str, commit: str,
@@ -553,6 +553,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "bench" / "latest.md")
     args = parser.parse_args()
     cases = [c for c in CASES if not args.cases or c.key in args.cases]
+    commit = git_commit()  # the code measured, should it change while the benchmark runs
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases:
@@ -577,7 +578,7 @@ def main() -> None:
         if args.cases is None and not args.no_costs
         else shlex.join(["python", "benchmarks/bench.py", *sys.argv[1:]])
     )
-    write_markdown(args.out, report, checks, command=command)
+    write_markdown(args.out, report, checks, command=command, commit=commit)
     print(report + "\n\n```text\n" + "\n".join(checks) + "\n```")
     print(f"\nwritten to {args.out}")
 
