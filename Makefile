@@ -157,6 +157,7 @@ clean-store:
 	rm -rf mlflow.db mlruns mlartifacts
 
 # Plain Keras (the tutorials' way) vs lstmlab on the same work, what a run costs around its
-# training, and the floor under each speed goal; ~15 minutes on 2 cores.
+# training, and the floor under each speed goal; ~15 minutes on 2 cores. Writes what it prints
+# to docs/bench/latest.md, the table the handbook's Speed page shows.
 bench: install
 	$(BIN)/python benchmarks/bench.py

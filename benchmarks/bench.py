@@ -4,8 +4,11 @@ Every case runs in a fresh subprocess (so each pays its own TensorFlow import an
 memory is its own, read from wait4's rusage). lstmlab runs through its real CLI into a
 throwaway sqlite store, and its figures are read back from what it logged to MLflow.
 
-    make bench                       # all cases, table to stdout and benchmarks/results/
-    .venv/bin/python benchmarks/bench.py --cases online-bilstm bulk
+    make bench                       # all cases: tables to stdout and docs/bench/latest.md
+    .venv/bin/python benchmarks/bench.py --cases online-bilstm bulk --out /tmp/bench.md
+
+The handbook's Speed page (docs/speed.md) includes docs/bench/latest.md, so the table it shows
+is the one the last `make bench` wrote; a partial run should write elsewhere (--out).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -501,14 +505,55 @@ def floor_report(
     return "\n".join(lines), notes
 
 
+# --- the Markdown file the handbook includes (docs/bench/latest.md) ---------------------------
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> str:
+    """The short hash of the checkout's HEAD, "+ uncommitted changes" when tracked files differ
+    from it (docs/bench/, which the last run wrote, aside); "unknown" outside a git checkout."""
+    try:
+        git = ["git", "-C", str(root)]
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", ".", ":!docs/bench"]).returncode
+    return head + (" + uncommitted changes" if dirty != 0 else "")
+
+
+def markdown(report: str, checks: list[str], *, command: str, when: str, commit: str,
+             cpus: int) -> str:  # fmt: skip
+    """The tables as printed (the cases, the costs, the floors) and the PASS/MISS lines, under
+    a heading naming the command, the date, the commit and the machine."""
+    heading = f"### `{command}`, {when}, commit {commit}, {cpus} CPUs (nproc)"
+    return f"{heading}\n\n{report}\n\n```text\n" + "\n".join(checks) + "\n```\n"
+
+
+def write_markdown(path: Path, report: str, checks: list[str], *, command: str = "make bench",
+                   when: str | None = None, commit: str | None = None,
+                   cpus: int | None = None) -> Path:  # fmt: skip
+    """Write `markdown(...)` to path (docs/bench/latest.md by default); the date defaults to
+    now (UTC), the commit to this checkout's, the CPUs to the ones this process may use."""
+    text = markdown(
+        report, checks, command=command,
+        when=when or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        commit=commit or git_commit(),
+        cpus=cpus or len(os.sched_getaffinity(0)),
+    )  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", choices=[c.key for c in CASES])
     parser.add_argument("--no-costs", action="store_true", help="skip the per-run cost part")
     parser.add_argument("--long-steps", type=int, default=100_000)
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.md")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "bench" / "latest.md")
     args = parser.parse_args()
     cases = [c for c in CASES if not args.cases or c.key in args.cases]
+    commit = git_commit()  # the code measured, should it change while the benchmark runs
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases:
@@ -528,12 +573,13 @@ def main() -> None:
         text, more = floor_report(under, measured, rows)
         report += "\n\n" + text
         checks += ["", *more]
-    report += "\n\n```text\n" + "\n".join(checks) + "\n```"
-    stamp = time.strftime("%Y-%m-%d %H:%M")
-    header = f"Measured {stamp} on {os.cpu_count()} CPUs with `make bench`.\n\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(header + report + "\n")
-    print(report)
+    command = (
+        "make bench"
+        if args.cases is None and not args.no_costs
+        else shlex.join(["python", "benchmarks/bench.py", *sys.argv[1:]])
+    )
+    write_markdown(args.out, report, checks, command=command, commit=commit)
+    print(report + "\n\n```text\n" + "\n".join(checks) + "\n```")
     print(f"\nwritten to {args.out}")
 
 
