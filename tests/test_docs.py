@@ -60,6 +60,13 @@ def test_the_handbook_builds_strictly(tmp_path):
     pages = {p.parent.name for p in (tmp_path / "site").glob("*/index.html")}
     assert {"data", "models", "schedules", "sweeps", "speed", "results"} <= pages
     assert "lstmlab handbook" in (tmp_path / "site" / "index.html").read_text()
+    # The Reference page is generated from the schemas as the site is built: every key.
+    from lstmlab.reference import sections
+
+    page = (tmp_path / "site" / "reference" / "index.html").read_text()
+    keys = {k.key for s in sections() for k in s.keys}
+    assert len(keys) > 90
+    assert not [k for k in keys if f"<code>{k}</code>" not in page]
 
 
 def test_a_broken_link_fails_the_build(tmp_path):

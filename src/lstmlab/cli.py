@@ -239,7 +239,10 @@ def entry() -> None:
     if args and args[0] in ("--help", "-h"):
         from lstmlab.help import text
 
-        print(text(args[1:]))
+        try:
+            print(text(args[1:]))
+        except ValueError as exc:
+            _fail(str(exc))
         return
     if len(args) >= 2 and args[0] in ("-sc", "--shell-completion") and args[1].startswith("query"):
         _schema_free_completion()

@@ -547,7 +547,11 @@ class Config:
     schedule: Any = setting(help="The schedule group: online or bulk.")
     eval: EvalConfig = setting(help="Held-out evaluation.", factory=EvalConfig)
     tracking: TrackingConfig = setting(help="Where and how runs are logged.")
-    seed: int = setting(0, "Seeds the weights, dropout, data order and splits; 0 or more.")
+    seed: int = setting(
+        0,
+        "Seeds the weights, dropout, data order and splits (Python, numpy, TensorFlow, with "
+        "TensorFlow's op determinism on): same config and seed, same run; 0 or more.",
+    )
     threads: int = setting(
         0,
         "TensorFlow's intra- and inter-op threads; 0: all cores, or "

@@ -40,12 +40,28 @@ def options(folders: list[Path], group: str) -> list[str]:
 
 
 def text(args: list[str]) -> str:
-    folders = [CONF_DIR]
-    for i, arg in enumerate(args):  # lstmlab --help --config-dir DIR: your groups too
-        if arg in ("--config-dir", "-cd") and i + 1 < len(args):
-            folders.append(Path(args[i + 1]))
+    """The help, or with a selector (lstmlab --help schedule.plateau, --help model=fcn) the
+    config reference's keys under it. ValueError: a selector that names no key."""
+    folders, selectors = [CONF_DIR], []
+    rest = iter(args)
+    for arg in rest:  # lstmlab --help --config-dir DIR: your groups too
+        if arg in ("--config-dir", "-cd"):
+            folders.append(Path(next(rest, ".")))
         elif arg.startswith("--config-dir="):
             folders.append(Path(arg.partition("=")[2]))
+        elif not arg.startswith("-"):
+            selectors.append(arg)
+    if selectors:
+        from lstmlab.reference import text as keys
+
+        found = [keys(s, folders) for s in selectors]
+        for selector, shown in zip(selectors, found, strict=True):
+            if not shown:
+                raise ValueError(
+                    f"--help {selector}: no such key or option; allowed: a group (model), a key "
+                    "or its prefix (schedule.plateau), an option (model=fcn), or top"
+                )
+        return "\n\n".join(found)
     width = max(len(g) for g in (*GROUPS, *HYDRA)) + 2
     groups = "\n".join(
         textwrap.fill(", ".join(options(folders, group)), 92,
@@ -72,4 +88,6 @@ Common overrides:
 The other commands (each has --help):
 {SCRIPTS}
 
-Hydra's own options: lstmlab --hydra-help.  Every key and preset: {PROJECT_ROOT / "README.md"}"""
+Every key (type, default, help): lstmlab --help GROUP, e.g. --help schedule, --help model=fcn,
+--help schedule.plateau, --help top; the handbook's Reference page has them all.
+Hydra's own options: lstmlab --hydra-help.  The handbook: {PROJECT_ROOT / "docs"} (make docs)"""
