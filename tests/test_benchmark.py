@@ -92,3 +92,18 @@ def test_a_tiny_archive_benchmark_through_the_cli(tmp_path):
     published_rows = [p for p in benchmark.published() if p.dataset in sets]
     assert len(table) - 1 == 6 + len(published_rows)
     assert (folder / "critical_difference.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_every_published_figure_names_its_source():
+    figures = benchmark.published()
+    assert figures, "published.csv is empty"
+    from lstmlab.data.uea import available
+
+    shipped = set(available())
+    for fig in figures:
+        assert 0.0 <= fig.accuracy <= 1.0
+        assert "/" in fig.repository and "@" in fig.file and fig.split and fig.note, fig
+        assert fig.dataset in shipped, f"{fig.dataset}: not a set aeon ships"
+    # One figure per set and method.
+    keys = [(f.dataset, f.method) for f in figures]
+    assert len(keys) == len(set(keys))
