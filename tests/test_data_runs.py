@@ -135,7 +135,7 @@ BAD = [
     ("column", lambda p: ["dataset=csv", f"dataset.path={_nan_csv(p)}", "dataset.label_column=y"],
      "dataset.label_column=y: no such column"),
     ("archive", lambda p: ["dataset=uea", "dataset.name=Nope"],
-     "dataset.name=Nope: not a classification set aeon ships; available: "),
+     "dataset.name=Nope: not an archive set aeon ships; available: "),
 ]  # fmt: skip
 
 

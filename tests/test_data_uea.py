@@ -50,5 +50,5 @@ def test_an_unknown_name_lists_the_available_sets():
     with pytest.raises(DataError) as err:
         load(Config(dataset=UeaConfig(name="Nope"), eval=EvalConfig()))
     message = str(err.value)
-    assert message.startswith("dataset.name=Nope: not a classification set aeon ships")
+    assert message.startswith("dataset.name=Nope: not an archive set aeon ships")
     assert all(name in message for name in ISSUE_SETS)

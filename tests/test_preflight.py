@@ -23,7 +23,8 @@ from lstmlab.sweeps.preflight import check, jobs
         ),
         (
             ["experiment=nope"],
-            "experiment=nope: no such option; allowed: one of archive, archive_benchmark, claim_",
+            "experiment=nope: no such option; allowed: one of archive, archive_benchmark, "
+            "archive_regression, claim_",
         ),
         (["schedule=fast"], "schedule=fast: no such option; allowed: one of bulk, online"),
         (["dataset.timesteps=-1"], "dataset.timesteps=-1: must be a positive integer"),

@@ -120,11 +120,29 @@ class EchoConfig(GeneratedConfig):
     samples: int = setting(10_000, "Sequences a bulk schedule draws once as its training set.")
 
 
+class TaskKind(Enum):
+    auto = "auto"
+    classification = "classification"
+    regression = "regression"
+
+
+class Loss(Enum):
+    mse = "mse"
+    mae = "mae"
+    huber = "huber"
+
+
 @dataclass
 class FixedDataConfig:
     """Recorded sequences with fixed splits: a file or an archive set."""
 
     kind: str = setting(help="Which option this is.")
+    task: TaskKind = setting(
+        TaskKind.auto,
+        "What the labels are: classification (classes of any kind) or regression (real "
+        "values, standardised on the training split); auto: regression when the labels are "
+        "floating-point values that are not all whole numbers.",
+    )
     name: str | None = setting(
         None, "The dataset's name in MLflow (files: the file's name when null)."
     )
@@ -254,6 +272,10 @@ class ModelConfig:
         "Per-timestep labels: null.",
     )
     learning_rate: float = setting(0.001, "Adam's learning rate; > 0.")
+    loss: Loss | None = setting(
+        None,
+        "Regression only: mse, mae or huber (null: mse); classification always fits cross-entropy.",
+    )
     align_backward: bool = setting(
         True,
         "Keras' go_backwards returns outputs in reversed time order; true re-reverses "
@@ -280,6 +302,10 @@ class FcnConfig:
         factory=lambda: [8, 5, 3],
     )
     learning_rate: float = setting(0.001, "Adam's learning rate; > 0.")
+    loss: Loss | None = setting(
+        None,
+        "Regression only: mse, mae or huber (null: mse); classification always fits cross-entropy.",
+    )
     recipe: RecipeConfig = setting(
         help="How this model is trained on an archive set (experiment=archive applies it).",
         factory=lambda: RecipeConfig(),
@@ -334,11 +360,14 @@ class CustomModelConfig:
     )
     kwargs: dict[str, Any] = setting(help="Keyword arguments of the builder.", factory=dict)
     learning_rate: float = setting(0.001, "Adam's learning rate; > 0.")
+    loss: Loss | None = setting(None, "Regression only: mse, mae or huber (null: mse).")
 
 
 class Monitor(Enum):
     val_loss = "val_loss"
     val_acc = "val_acc"
+    # Regression: the validation RMSE, in the target's units.
+    val_rmse = "val_rmse"
 
 
 @dataclass
@@ -346,7 +375,11 @@ class EarlyStoppingConfig:
     patience: int = setting(
         0, "Validations without improvement before training stops; 0: never stop early."
     )
-    monitor: Monitor = setting(Monitor.val_loss, "The validation metric watched.")
+    monitor: Monitor = setting(
+        Monitor.val_loss,
+        "The validation metric watched: val_loss, val_acc (classification) or val_rmse "
+        "(regression).",
+    )
     min_delta: float = setting(0.0, "An improvement smaller than this does not count.")
 
 

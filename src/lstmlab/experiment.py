@@ -198,6 +198,10 @@ def _describe(log, cfg: DictConfig, resolved: dict, job: Job, dataset: Dataset,
     log.json_file({"classes": dict(enumerate(dataset.classes))}, "dataset/classes.json")
     if dataset.normalization is not None:
         log.json_file(dataset.normalization, "dataset/normalization.json")
+    if dataset.target_scale is not None:
+        mean, std = dataset.target_scale
+        log.json_file({"mean": mean, "std": std, "fitted_on": "training split"},
+                      "dataset/target_scale.json")  # fmt: skip
 
 
 def _resumable(settings: Config, tracker: Tracker, model, config_hash: str,
@@ -267,6 +271,38 @@ def _per_class(log, result, dataset: Dataset, title: str) -> dict[str, float]:
         np.savez_compressed(path, p=result.p.astype(np.float32), y=result.y, mask=result.mask)
         log.file(path, PREDICTIONS.rsplit("/", 1)[0])
     return {"test_f1_macro": found.f1_macro}
+
+
+def _predictions(log, result) -> None:
+    """A regression's test targets and predictions, in the target's units."""
+    import tempfile
+
+    from lstmlab.evaluation import PREDICTIONS
+
+    with tempfile.TemporaryDirectory(prefix="lstmlab-") as tmp:
+        path = Path(tmp) / PREDICTIONS.split("/")[-1]
+        np.savez_compressed(path, y=result.y, yhat=result.yhat, mask=result.mask)
+        log.file(path, PREDICTIONS.rsplit("/", 1)[0])
+
+
+def _check_task(settings: Config, task) -> None:
+    """Keys that only one kind of task has: a ConfigError before anything is built."""
+    from lstmlab.config import Monitor
+
+    sched = settings.schedule
+    watched = [("schedule.early_stopping.monitor", sched.early_stopping.monitor.value,
+                sched.early_stopping.patience > 0)]  # fmt: skip
+    if sched.lr_schedule.value == "reduce_on_plateau":
+        watched.append(("schedule.plateau.monitor", sched.plateau.monitor.value, True))
+    for key, value, used in watched:
+        if not used:
+            continue
+        if task.regression and value == Monitor.val_acc.value:
+            raise ConfigError(key, value, f"{task.name} is a regression: watch val_loss or "
+                              "val_rmse")  # fmt: skip
+        if not task.regression and value == Monitor.val_rmse.value:
+            raise ConfigError(key, value, f"{task.name} is a classification: watch val_loss or "
+                              "val_acc")  # fmt: skip
 
 
 # Objects a block of imports must have made (net) for collector_paused to freeze them: the
@@ -351,6 +387,7 @@ def run(
     train_rng = prepare_tensorflow(settings.seed, job.threads, tf_seed=custom)
     # Built before the MLflow run: a model that does not fit the task (model.head on
     # per-timestep labels, a custom model with the wrong output) is a ConfigError, no run.
+    _check_task(settings, task)
     model = reuse(build_model(settings.model, task), program_key(settings, task))
     if tracker is None:
         tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
@@ -387,9 +424,13 @@ def run(
         progress = Progress(steps, job.name, Progress.mode_for(job.in_sweep))
 
         scheduled = settings.schedule.lr_schedule.value != "none"
+        target_std = dataset.target_scale[1] if dataset.target_scale else 1.0
 
         def log_steps(first: int, losses: np.ndarray, accs: np.ndarray, lrs: np.ndarray) -> None:
-            series = {"train_loss": losses, "train_acc": accs}
+            if task.regression:  # the batch RMSE, in the target's units
+                series = {"train_loss": losses, "train_rmse": accs * target_std}
+            else:
+                series = {"train_loss": losses, "train_acc": accs}
             if scheduled:  # a constant rate is the param model.learning_rate
                 series["lr"] = lrs
             log.history(series, first)
@@ -431,7 +472,7 @@ def run(
                 log.file(path, CHECKPOINT_ARTIFACT)
 
         def validate(done: int) -> dict[str, float]:
-            metrics = evaluate(model, task, dataset.validation).metrics("val")
+            metrics = evaluate(model, task, dataset.validation, dataset.target_scale).metrics("val")
             log.metrics(metrics, step=done)
             return metrics
 
@@ -456,23 +497,32 @@ def run(
                 )
         stop()
         t0 = time.perf_counter()
-        result = evaluate(model, task, dataset.test)
+        result = evaluate(model, task, dataset.test, dataset.target_scale)
         eval_seconds = time.perf_counter() - t0
         classes = None if dataset.generated else dataset.classes
         for line in [] if job.in_sweep else result.examples(settings.eval.show, classes):
             print(line)
         metrics = result.metrics(prefix)
-        if not dataset.generated:
+        if task.regression:
+            _predictions(log, result)
+        elif not dataset.generated:
             metrics.update(_per_class(log, result, dataset, f"{job.name}: {model.name}"))
         log.metrics(metrics)
         fig = plots.loss_curve(
-            training.losses, f"{job.name}: {model.name} on {task.name}", training.accs,
+            training.losses, f"{job.name}: {model.name} on {task.name}",
+            training.accs * target_std if task.regression else training.accs,
             training.validations, training.best_step,
+            "rmse" if task.regression else "acc",
         )  # fmt: skip
         log.figure(fig, "loss_curve.png")
         plots.close(fig)
         if cfg.tracking.log_model:
-            log.keras_model(model, task)
+            served = model
+            if dataset.target_scale is not None:  # predictions in the target's units
+                from lstmlab.models.blocks import in_target_units
+
+                served = in_target_units(model, task, dataset.target_scale)
+            log.keras_model(served, task)
         total = time.perf_counter() - started
         timing = {
             "time_import_s": imported - started,

@@ -31,15 +31,20 @@ class Task:
     # Sequences of different lengths: padding is masked, so it never changes an output.
     masked: bool = False
     pad_value: float = 0.0
+    # Real-valued targets (classes is 0): one linear output, fitted with `loss`.
+    regression: bool = False
+    # The loss (model.loss): mse, mae or huber for regression; cross-entropy when empty.
+    loss: str = ""
 
     @property
     def binary(self) -> bool:
-        return self.classes == 2
+        return self.classes == 2 and not self.regression
 
     @property
     def n_outputs(self) -> int:
-        """Units of the head: one sigmoid for two classes, a softmax over k otherwise."""
-        return 1 if self.binary else self.classes
+        """Units of the head: one sigmoid for two classes, a softmax over k otherwise, one
+        linear unit for a real value."""
+        return 1 if self.binary or self.regression else self.classes
 
     @property
     def sequence_bytes(self) -> int:
@@ -54,13 +59,15 @@ class Task:
     def targets(self, y: np.ndarray) -> np.ndarray:
         """Class labels as the model's loss takes them: float (..., 1) for a sigmoid head,
         int32 indices for a softmax head."""
-        if self.binary:
+        if self.binary or self.regression:
             return np.asarray(y, np.float32)[..., None]
         return np.asarray(y, np.int32)
 
     def decode(self, p: np.ndarray) -> np.ndarray:
-        """Class labels from the model's outputs."""
+        """Class labels from the model's outputs (regression: the values, in training units)."""
         p = np.asarray(p)
+        if self.regression:
+            return p[..., 0]
         if self.binary:
             return (p[..., 0] > 0.5).astype(np.int64)
         return np.argmax(p, axis=-1)
@@ -69,7 +76,9 @@ class Task:
 @dataclass
 class Sequences:
     x: np.ndarray  # (n, T, F) float32, padding filled with the task's pad value
-    y: np.ndarray  # (n,) or (n, T) int32 class indices (0 at padded timesteps)
+    # (n,) or (n, T): int32 class indices, or float32 standardised targets for regression
+    # (0 at padded timesteps).
+    y: np.ndarray
     mask: np.ndarray  # (n, T) bool, true at real timesteps
 
     def __len__(self) -> int:
@@ -160,6 +169,9 @@ class Dataset:
     samples: int = 0
     # zscore statistics fitted on the training split (per feature), when normalised.
     normalization: dict[str, list[float]] | None = None
+    # Regression: the training targets' mean and standard deviation; y holds (y - mean) / std,
+    # and metrics and predictions are in the target's units again (Targets.original).
+    target_scale: tuple[float, float] | None = None
     # Wall time of loading: reading (unless this process read the file before), splitting,
     # normalising, padding; generators: drawing the validation and test sets.
     seconds: float = 0.0
@@ -179,6 +191,7 @@ class Dataset:
     def summary(self) -> dict[str, object]:
         """Facts about the data a run trained on, logged as params ``data.*``."""
         facts: dict[str, object] = {
+            "task": "regression" if self.task.regression else "classification",
             "classes": self.task.classes,
             "features": self.task.features,
             "timesteps": self.task.timesteps,

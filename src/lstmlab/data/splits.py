@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from lstmlab.config import FixedDataConfig, Normalize, Padding
+from lstmlab.config import FixedDataConfig, Normalize, Padding, TaskKind
 from lstmlab.data.sequences import DataError, Dataset, Loaded, Recorded, Sequences, Task
 
 # The test fraction when the source has no test split and dataset.test is null.
@@ -112,7 +112,8 @@ def split(
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(n)
-    stratify = labels if labels.ndim == 1 else None
+    # Classes per sequence: stratified; per timestep, or real values: a plain random split.
+    stratify = labels if labels.ndim == 1 and labels.dtype.kind in "iu" else None
     if stratify is not None:
         counts = np.bincount(stratify, minlength=len(classes))
         small = [c for c in np.flatnonzero(counts) if counts[c] < 2]
@@ -163,11 +164,12 @@ def pad(
         mask = steps >= (timesteps - lengths)[:, None]
     x = np.full((n, timesteps, features), pad_value, np.float32)
     x[mask] = rec.x[src]
+    kind = np.float32 if y.dtype.kind == "f" else np.int32  # regression targets stay real
     if y.ndim == 2:
-        labels = np.zeros((n, timesteps), np.int32)
+        labels = np.zeros((n, timesteps), kind)
         labels[mask] = y[src]
         y = labels
-    return Sequences(x, y.astype(np.int32), mask)
+    return Sequences(x, y.astype(kind), mask)
 
 
 def prepare(loaded: Loaded, cfg: FixedDataConfig, seed: int) -> Dataset:
@@ -187,7 +189,9 @@ def prepare(loaded: Loaded, cfg: FixedDataConfig, seed: int) -> Dataset:
             f"but the training data has them per "
             f"{'timestep' if train.labels.ndim == 2 else 'sequence'}"
         )
-    classes, encoded = encode_labels(*(r for r in (train, test) if r is not None))
+    recs = [r for r in (train, test) if r is not None]
+    regression = is_regression(recs, cfg.task)
+    classes, encoded = real_targets(*recs) if regression else encode_labels(*recs)
     y_train = encoded[0]
     rng = np.random.default_rng(seed)
     sources = loaded.sources
@@ -223,6 +227,12 @@ def prepare(loaded: Loaded, cfg: FixedDataConfig, seed: int) -> Dataset:
             for rec, y in parts
         ]  # fmt: skip
         normalization = {"mean": mean.tolist(), "std": std.tolist()}
+    target_scale = None
+    if regression:
+        target_scale = target_statistics(train, y_train)
+        mean, std = target_scale
+        parts = [(rec, None if y is None else ((y - mean) / std).astype(np.float32))
+                 for rec, y in parts]  # fmt: skip
     lengths = np.concatenate([rec.lengths for rec, _ in parts if rec is not None])
     timesteps = int(lengths.max())
     masked = bool((lengths != timesteps).any())
@@ -242,6 +252,7 @@ def prepare(loaded: Loaded, cfg: FixedDataConfig, seed: int) -> Dataset:
         per_timestep=np.asarray(train.labels).ndim == 2,
         masked=masked,
         pad_value=cfg.pad_value,
+        regression=regression,
     )
     return Dataset(
         task=task,
@@ -251,7 +262,59 @@ def prepare(loaded: Loaded, cfg: FixedDataConfig, seed: int) -> Dataset:
         classes=classes,
         sources=sources,
         normalization=normalization,
+        target_scale=target_scale,
     )
+
+
+def is_regression(recs: list[Recorded], kind: TaskKind) -> bool:
+    """dataset.task, or (auto) what the labels say: floating-point values that are not all
+    whole numbers are real-valued targets."""
+    if kind is not TaskKind.auto:
+        return kind is TaskKind.regression
+    for rec in recs:
+        labels = np.asarray(rec.labels)
+        if labels.ndim == 2:
+            labels = labels[_real(rec.lengths, labels.shape[1])]
+        if labels.dtype.kind == "f" and (
+            not np.isfinite(labels).all() or (labels != np.round(labels)).any()
+        ):
+            return True
+    return False
+
+
+def real_targets(*recs: Recorded) -> tuple[list[str], list[np.ndarray]]:
+    """Regression targets as float64 (per-timestep ones 0 at padded steps): no classes. A
+    missing or infinite target, or one that is not a number, is a DataError naming it."""
+    out = []
+    for rec in recs:
+        try:
+            labels = np.asarray(rec.labels, np.float64)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"{rec.origin}: dataset.task=regression needs numeric targets; these are "
+                f"{np.asarray(rec.labels).dtype} values"
+            ) from None
+        real = (_real(rec.lengths, labels.shape[1]) if labels.ndim == 2
+                else np.ones(len(labels), bool))  # fmt: skip
+        bad = ~np.isfinite(labels) & real
+        if bad.any():
+            where = np.nonzero(bad)
+            seq = int(where[0][0])
+            step = int(where[1][0]) if labels.ndim == 2 else None
+            raise DataError(
+                f"{rec.origin}: {int(bad.sum())} NaN or infinite target(s), the first of "
+                f"{rec.where(seq, step)}"
+            )
+        out.append(np.where(real, labels, 0.0))
+    return [], out
+
+
+def target_statistics(train: Recorded, y: np.ndarray) -> tuple[float, float]:
+    """The training split's target mean and standard deviation (over real timesteps; a
+    constant target gets deviation 1)."""
+    values = y[_real(train.lengths, y.shape[1])] if y.ndim == 2 else y
+    mean, std = float(values.mean()), float(values.std())
+    return mean, std if std > 0 else 1.0
 
 
 def _check_pad_value(seqs: Sequences, pad_value: float, split_name: str) -> None:

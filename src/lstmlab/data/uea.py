@@ -1,5 +1,6 @@
-"""dataset=uea: the UEA/UCR archive sets that aeon ships inside its wheel, with their own
-train/test splits, loaded offline through aeon's loader.
+"""dataset=uea: the UEA/UCR archive sets that aeon ships inside its wheel (classification
+sets, and the Monash/UEA regression sets it ships: Covid3Month, CardanoSentiment), with their
+own train/test splits, loaded offline through aeon's loader.
 
 aeon (and numba, which it imports) is heavy: it is an optional extra (``make install``
 installs it) imported only when this dataset is chosen. The list of sets is read from aeon's
@@ -26,12 +27,17 @@ def data_dir() -> Path | None:
     return Path(spec.submodule_search_locations[0]) / "datasets" / "data"
 
 
-def available() -> list[str]:
-    """The classification sets aeon ships: those with a _TRAIN.ts file that has class labels."""
+def available(kind: str | None = None) -> list[str]:
+    """The archive sets aeon ships: those with a _TRAIN.ts file whose header says class labels
+    (kind "classification") or real-valued targets ("regression"); None: both."""
+    return sorted(n for n, k in _kinds().items() if kind in (None, k))
+
+
+def _kinds() -> dict[str, str]:
     folder = data_dir()
     if folder is None:
-        return []
-    names = []
+        return {}
+    kinds = {}
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         ts = sub / f"{sub.name}_TRAIN.ts"
         if not ts.is_file():
@@ -39,8 +45,10 @@ def available() -> list[str]:
         with ts.open(errors="replace") as f:
             head = "".join(line for _, line in zip(range(200), f, strict=False)).lower()
         if "@classlabel true" in head:
-            names.append(sub.name)
-    return names
+            kinds[sub.name] = "classification"
+        elif "@targetlabel true" in head:
+            kinds[sub.name] = "regression"
+    return kinds
 
 
 def check_name(name: str | None) -> str:
@@ -52,17 +60,17 @@ def check_name(name: str | None) -> str:
     names = available()
     if name not in names:
         raise DataError(
-            f"dataset.name={name}: not a classification set aeon ships; available: "
-            + ", ".join(names)
+            f"dataset.name={name}: not an archive set aeon ships; available: " + ", ".join(names)
         )
     return name
 
 
 def _recorded(name: str, split: str) -> Recorded:
-    from aeon.datasets import load_classification
+    from aeon.datasets import load_classification, load_regression
 
     # extract_path: aeon's own folder, so the loader never reaches for the network.
-    X, y = load_classification(name, split=split, extract_path=str(data_dir()))
+    loader = load_regression if _kinds().get(name) == "regression" else load_classification
+    X, y = loader(name, split=split, extract_path=str(data_dir()))
     # aeon: (n, channels, length) arrays, or a list of (channels, length_i) when lengths vary.
     series = [np.asarray(s, np.float64).T for s in X]
     lengths = np.array([len(s) for s in series])

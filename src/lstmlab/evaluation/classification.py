@@ -9,13 +9,8 @@ import keras
 import numpy as np
 
 from lstmlab.data import Sequences, Task
+from lstmlab.evaluation.outputs import predict
 
-# A predict call runs the time loop step by step whatever the batch, so fewer, larger calls
-# are cheaper (1024 sequences of 10 steps, BiLSTM(20), timed by hand: 4 calls of 256 took
-# 12 ms, one of 1024 7 ms), up to this many timesteps (sequences x length) a call: larger
-# batches raised the peak memory of a bulk run's 50 000 test sequences (make bench: +330 MiB
-# at 2**18).
-_TIMESTEPS_PER_CALL = 2**15
 # Keras clips probabilities to [eps, 1 - eps] in its cross-entropies; so does this.
 _EPS = 1e-7
 
@@ -91,29 +86,6 @@ class PerClass:
                 "rows": "true class", "columns": "predicted class"}  # fmt: skip
 
 
-def batch_size(n: int, length: int) -> int:
-    """Sequences per predict call for n sequences of this length: a power of two (splits of
-    similar sizes share one compiled predict function; the last batch is padded)."""
-    limit = max(1, _TIMESTEPS_PER_CALL // max(1, length))
-    size = 1 << max(0, n - 1).bit_length()
-    while size > limit:
-        size //= 2
-    return size
-
-
-def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """The model's outputs for x, in batches of one size."""
-    n = len(x)
-    size = batch_size(n, x.shape[1] if x.ndim > 1 else 1)
-    outputs = []
-    for start in range(0, n, size):
-        batch = x[start : start + size]
-        if len(batch) < size:
-            batch = np.concatenate([batch, np.repeat(batch[-1:], size - len(batch), axis=0)])
-        outputs.append(np.asarray(model.predict_on_batch(batch)))
-    return np.concatenate(outputs)[:n]
-
-
 def item_losses(task: Task, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Cross-entropy per label ((n,) or (n, T)), as Keras computes it."""
     p = np.clip(p.astype(np.float64), _EPS, 1 - _EPS)
@@ -123,7 +95,14 @@ def item_losses(task: Task, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return -np.log(np.take_along_axis(p, y[..., None].astype(np.int64), axis=-1)[..., 0])
 
 
-def evaluate(model: keras.Model, task: Task, seqs: Sequences) -> Evaluation:
+def evaluate(model: keras.Model, task: Task, seqs: Sequences,
+             scale: tuple[float, float] | None = None):  # fmt: skip
+    """The model's held-out metrics on a split (a regression's in the target's units: scale,
+    the training targets' mean and standard deviation, see evaluation.regression)."""
+    if task.regression:
+        from lstmlab.evaluation import regression
+
+        return regression.evaluate(model, task, seqs, scale or (0.0, 1.0))
     p = predict(model, seqs.x)
     labels, predicted = seqs.y, task.decode(p)
     losses = item_losses(task, labels, p)

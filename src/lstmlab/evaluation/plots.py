@@ -27,6 +27,7 @@ def loss_curve(
     accs: np.ndarray | None = None,
     validations: list[tuple[int, dict[str, float]]] | None = None,
     best_step: int | None = None,
+    metric: str = "acc",
 ) -> Figure:
     """Per-step training loss with a moving average (one step is one noisy batch); with
     validations, the validation loss beside it and a second panel of accuracies, and the step
@@ -42,7 +43,8 @@ def loss_curve(
     series = [("loss", losses, "train_loss", "val_loss")]
     if validations:
         acc = accs if accs is not None else np.full(len(losses), np.nan)
-        series.append(("accuracy", acc, "train_acc", "val_acc"))
+        label = "accuracy" if metric == "acc" else metric
+        series.append((label, acc, f"train_{metric}", f"val_{metric}"))
     for ax, (label, values, train_key, val_key) in zip(axes[0], series, strict=True):
         ax.plot(steps, values, color="0.75", linewidth=0.8, label=train_key)
         if window > 1:

@@ -121,3 +121,28 @@ def squeeze_excite(x, reduction: int, real):
     weights = keras.layers.Dense(channels, activation="sigmoid", kernel_initializer="he_normal",
                                  use_bias=False)(squeezed)  # fmt: skip
     return ChannelScale()(x, weights)
+
+
+@keras.saving.register_keras_serializable(package="lstmlab")
+class TargetUnits(keras.layers.Layer):
+    """A regression model's outputs back in the target's units: y * std + mean, the training
+    split's statistics the targets were standardised with (the logged and served model ends
+    with it, so that it predicts real values, not standardised ones)."""
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mean, self.std = float(mean), float(std)
+        self.supports_masking = True
+
+    def call(self, x):
+        return x * self.std + self.mean
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+def in_target_units(model: keras.Model, task, scale: tuple[float, float]) -> keras.Model:
+    """The model as it is served: its outputs through TargetUnits(scale)."""
+    inputs = keras.Input(shape=task.input_shape)
+    outputs = TargetUnits(*scale, name="target_units")(model(inputs))
+    return keras.Model(inputs, outputs, name=model.name)

@@ -50,8 +50,9 @@ def convolutions(cfg: FcnConfig, x, real, reduction: int | None = None):
 
 
 def classifier(task: Task, x):
-    activation = "sigmoid" if task.binary else "softmax"
-    return keras.layers.Dense(task.n_outputs, activation=activation)(x)
+    from lstmlab.models.recurrent import output_layer
+
+    return output_layer(task, x)
 
 
 def build(cfg: FcnConfig, task: Task) -> keras.Model:

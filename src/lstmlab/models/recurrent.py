@@ -53,13 +53,36 @@ def compiled(model: keras.Model, cfg: Any, task: Task) -> keras.Model:
     """model compiled as every family is: Adam(cfg.learning_rate), the task's loss, accuracy."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
-        loss=loss_for(task),
-        metrics=["accuracy"],
+        loss=loss_for(task, _loss_name(cfg, task)),
+        # Regression: the batch's RMSE (in training units) in the step metric's place.
+        metrics=[keras.metrics.RootMeanSquaredError(name="rmse")]
+        if task.regression
+        else ["accuracy"],
         # The compiled training loops in schedules.py do their own XLA compilation; the model's
         # own train/predict functions stay plain Keras (the fallback and the reference).
         jit_compile=False,
     )
     return model
+
+
+def _loss_name(cfg: Any, task: Task) -> str | None:
+    loss = getattr(cfg, "loss", None)
+    if loss is not None and not task.regression:
+        raise ConfigError(
+            "model.loss", loss,
+            f"only for regression; {task.name}'s labels are classes, fitted with cross-entropy "
+            "(model.loss=null)",
+        )  # fmt: skip
+    return None if loss is None else loss.value
+
+
+def output_layer(task: Task, x):
+    """The output layer: one sigmoid for two classes, a softmax over k, one linear unit for a
+    real value; on (batch, time, features) it applies per timestep (Keras 2's TimeDistributed)."""
+    if task.regression:
+        return keras.layers.Dense(1)(x)
+    activation = "sigmoid" if task.binary else "softmax"
+    return keras.layers.Dense(task.n_outputs, activation=activation)(x)
 
 
 def _recurrent(cfg: ModelConfig, task: Task) -> keras.Model:
@@ -86,10 +109,7 @@ def _recurrent(cfg: ModelConfig, task: Task) -> keras.Model:
             x = ReverseTime()(x)
     if not task.per_timestep and head is Head.mean:
         x = keras.layers.GlobalAveragePooling1D()(x)  # masked: real timesteps only
-    # Dense on (batch, time, features) is applied per timestep: Keras 2's TimeDistributed.
-    activation = "sigmoid" if task.binary else "softmax"
-    outputs = keras.layers.Dense(task.n_outputs, activation=activation)(x)
-    return keras.Model(inputs, outputs, name=model_name(cfg))
+    return keras.Model(inputs, output_layer(task, x), name=model_name(cfg))
 
 
 def _layer(cfg: ModelConfig, units: int, sequences: bool) -> keras.layers.Layer:
@@ -142,19 +162,33 @@ def _custom(cfg: CustomModelConfig, task: Task) -> keras.Model:
         ) from exc  # fmt: skip
     if got != expected:
         what = "per timestep" if task.per_timestep else "per sequence"
-        head = f"{task.n_outputs} sigmoid" if task.binary else f"a softmax over {task.classes}"
+        shape = f"(batch, {', '.join(map(str, expected))})"
+        if task.regression:
+            why = f"a real value {what} needs {shape}: one linear output"
+        else:
+            kind = f"{task.n_outputs} sigmoid" if task.binary else f"a softmax over {task.classes}"
+            why = f"{task.classes} classes {what} need {shape}: {kind} output(s)"
         raise ConfigError(
             "model._target_", cfg._target_,
-            f"outputs (batch, {', '.join(map(str, got))}), but {task.classes} classes {what} "
-            f"need (batch, {', '.join(map(str, expected))}): {head} output(s)",
+            f"outputs (batch, {', '.join(map(str, got))}), but {why}",
         )  # fmt: skip
     return model
 
 
-def loss_for(task: Task) -> keras.losses.Loss:
+REGRESSION_LOSSES = {
+    "mse": keras.losses.MeanSquaredError,
+    "mae": keras.losses.MeanAbsoluteError,
+    "huber": keras.losses.Huber,
+}
+
+
+def loss_for(task: Task, name: str | None = None) -> keras.losses.Loss:
     """Binary cross-entropy for a sigmoid head, sparse categorical cross-entropy (integer class
-    targets) for a softmax head. Called on a masked model's outputs, Keras averages the loss
-    over real timesteps only."""
+    targets) for a softmax head; for regression, name (model.loss: mse, the default, mae or
+    huber). Called on a masked model's outputs, Keras averages the loss over real timesteps
+    only."""
+    if task.regression:
+        return REGRESSION_LOSSES[name or "mse"]()
     if task.binary:
         return keras.losses.BinaryCrossentropy()
     return keras.losses.SparseCategoricalCrossentropy()
@@ -170,6 +204,12 @@ def accuracy(task: Task, x, y, p):
     """Mean accuracy of predictions p against targets y, as a backend tensor (usable in graphs):
     per real timestep for per-timestep tasks, per sequence otherwise. Matches Keras' accuracy."""
     ops = keras.ops
+    if task.regression:  # the step metric of a regression: RMSE (training units)
+        err = ops.square(p - y)[..., 0]
+        if task.per_timestep and task.masked:
+            mask = ops.cast(padding_mask(task, x), "float32")
+            return ops.sqrt(ops.sum(err * mask) / ops.maximum(ops.sum(mask), 1.0))
+        return ops.sqrt(ops.mean(err))
     if task.binary:
         hits = ops.equal(ops.cast(p > 0.5, y.dtype), y)[..., 0]
     else:

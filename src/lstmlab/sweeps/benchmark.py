@@ -64,8 +64,10 @@ class Row:
 
 
 def applies(selection: Selection) -> bool:
-    """Whether a sweep compares sets: it varies dataset.name."""
-    return SET_KEY in selection.swept
+    """Whether a sweep compares sets: it varies dataset.name, and its runs classify (the
+    published figures are accuracies; a regression's comparison is its report's table)."""
+    classifies = any("test_acc" in r.metrics for r in selection.records)
+    return SET_KEY in selection.swept and classifies
 
 
 def rows_by_set(selection: Selection, figures: list[Published]) -> dict[str, list[Row]]:

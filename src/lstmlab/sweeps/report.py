@@ -140,10 +140,12 @@ def curves_csv(groups: list[Group], window: int) -> str:
 
 
 def held_out(groups: list[Group]) -> str:
-    """The held-out accuracy the runs logged: test_acc on a fixed test split, eval_acc on a
-    generator's fresh sequences."""
-    found = any("test_acc" in r.metrics for g in groups for r in g.runs)
-    return "test_acc" if found else "eval_acc"
+    """The held-out metric the runs logged: test_acc on a fixed test split, eval_acc on a
+    generator's fresh sequences; test_rmse for a regression."""
+    for metric in ("test_acc", "test_rmse"):  # a classification's; a regression's
+        if any(metric in r.metrics for g in groups for r in g.runs):
+            return metric
+    return "eval_acc"
 
 
 def summary_rows(groups: list[Group], last: int) -> list[dict[str, object]]:
@@ -162,6 +164,8 @@ def summary_rows(groups: list[Group], last: int) -> list[dict[str, object]]:
         }
         if f1:
             columns["test_f1_macro"] = g.metric("test_f1_macro")
+        if acc == "test_rmse":  # beside the mean predictor
+            columns["test_skill"] = g.metric("test_skill")
         for key, values in columns.items():
             mean, half = mean_ci(values)
             row[key], row[f"{key}_ci"] = float(mean), float(half)
@@ -177,10 +181,12 @@ def summary_table(rows: list[dict[str, object]], last: int) -> str:
 
     width = max(len("configuration"), *(len(str(r["configuration"])) for r in rows))
     final = f"loss, last {last} steps"
-    acc = "test_acc" if "test_acc" in rows[0] else "eval_acc"
+    acc = next((m for m in ("test_acc", "test_rmse") if m in rows[0]), "eval_acc")
     f1, ensemble = "test_f1_macro" in rows[0], "ensemble_test_acc" in rows[0]
+    skill = "test_skill" in rows[0]
     head = f"{'configuration':<{width}}  seeds  {'loss AUC':<17}  {final:<20}  {acc:<17}"
-    head += "  test_f1_macro    " * f1 + "  ensemble_test_acc" * ensemble
+    head += "  test_f1_macro    " * f1 + "  test_skill       " * skill
+    head += "  ensemble_test_acc" * ensemble
     lines = [head.rstrip()]
     for r in rows:
         line = (
@@ -190,6 +196,8 @@ def summary_table(rows: list[dict[str, object]], last: int) -> str:
         )
         if f1:
             line += f"  {pm(r['test_f1_macro'], r['test_f1_macro_ci']):<17}"
+        if skill:
+            line += f"  {pm(r['test_skill'], r['test_skill_ci']):<17}"
         if ensemble:
             line += f"  {r['ensemble_test_acc']:.4f}"
         lines.append(line.rstrip())

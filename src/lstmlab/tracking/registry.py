@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     sweep_arguments(parser)
     parser.add_argument("--run", help="register this run's model instead of a sweep's best")
     parser.add_argument("--metric", help="what 'best' means (default: test_loss or eval_loss)")
-    parser.add_argument("--mode", choices=["min", "max"], help="default: min for *loss, else max")
+    parser.add_argument(
+        "--mode", choices=["min", "max"], help="default: min for *loss, *rmse, *mae, else max"
+    )
     parser.add_argument("--alias", default="champion")
     args = parser.parse_args(argv)
 
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         (m for m in ("test_loss", "eval_loss") if any(m in r.data.metrics for r in finished)),
         "test_loss",
     )
-    mode = args.mode or ("min" if metric.endswith("loss") else "max")
+    mode = args.mode or ("min" if metric.endswith(LOWER_IS_BETTER) else "max")
     scored = [r for r in finished if math.isfinite(r.data.metrics.get(metric, math.nan))]
     if not scored:
         _fail(f"no FINISHED run of {source} has the metric {metric!r}")
@@ -87,6 +89,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{source}{runner_up}\n"
         f"  serve: mlflow models serve -m models:/{args.name}@{args.alias} --env-manager local"
     )
+
+
+# Metrics whose lower values are better (losses, a regression's and a forecast's errors).
+LOWER_IS_BETTER = ("loss", "rmse", "mae", "mape", "smape", "mase")
 
 
 def _model_id(run) -> str | None:

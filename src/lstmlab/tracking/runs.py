@@ -114,7 +114,8 @@ def provenance() -> dict[str, str]:
 
 def model_signature(task: Any) -> Any:
     """The MLflow signature of a model for a task: float32 sequences (batch, time, features)
-    in (time free when lengths vary), class probabilities out, per sequence or per timestep."""
+    in (time free when lengths vary), class probabilities (regression: the predicted values,
+    in the target's units) out, per sequence or per timestep."""
     from mlflow.models import ModelSignature
     from mlflow.types import Schema, TensorSpec
 

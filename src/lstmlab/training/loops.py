@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from lstmlab.config import MB, BulkConfig, EarlyStoppingConfig, Monitor, OnlineConfig
 from lstmlab.data import Dataset, Sequences, Task
-from lstmlab.models.recurrent import accuracy, loss_for
+from lstmlab.models.recurrent import accuracy
 from lstmlab.training.checkpoints import Checkpoint
 from lstmlab.training.lr_schedules import LearningRates
 from lstmlab.training.program_names import stable
@@ -152,8 +152,8 @@ class EarlyStopping:
     def __init__(self, cfg: EarlyStoppingConfig):
         self.cfg = cfg
         self.key = cfg.monitor.value
-        # Loss: lower is better; accuracy: higher.
-        self.sign = 1.0 if cfg.monitor is Monitor.val_loss else -1.0
+        # Loss and RMSE: lower is better; accuracy: higher.
+        self.sign = -1.0 if cfg.monitor is Monitor.val_acc else 1.0
         self.best: float | None = None
         self.best_step: int | None = None
         self.weights: list[np.ndarray] | None = None
@@ -250,7 +250,7 @@ def compiled_loop(model: keras.Model, task: Task, jit: bool = True) -> Callable:
     jit=False: the same loop as a plain TensorFlow graph (XLA's
     compilation of it costs ~220 MiB of peak memory for a BiLSTM(50); the graph runs it at
     about a third of XLA's speed)."""
-    loss_fn = loss_for(task)
+    loss_fn = model.loss  # as compiled: the task's (and model.loss's)
     optimizer = model.optimizer
     variables = model.trainable_variables
     # Slot variables must exist before tracing: a tf.function may not create variables on
@@ -394,7 +394,7 @@ def train(
                 chunk_losses, chunk_accs = (a.numpy()[:n] for a in out)
             else:
                 t0 = time.perf_counter()
-                chunk_losses, chunk_accs = _plain_steps(model, xs, ys, lrs)
+                chunk_losses, chunk_accs = _plain_steps(model, xs, ys, lrs, task)
             result.seconds += time.perf_counter() - t0
             losses.append(chunk_losses)
             accs.append(chunk_accs)
@@ -489,12 +489,18 @@ def _validate(under: _TrainingState, validate: Validate, step: int, model: keras
     return stopper is not None and stopper.update(step, metrics, model)
 
 
-def _plain_steps(model: keras.Model, xs: np.ndarray, ys: np.ndarray, lrs: np.ndarray) -> Chunk:
-    logs = []
+def _plain_steps(model: keras.Model, xs: np.ndarray, ys: np.ndarray, lrs: np.ndarray,
+                 task: Task | None = None) -> Chunk:  # fmt: skip
+    logs, rmses = [], []
     for x, y, lr in zip(xs, ys, lrs, strict=True):
         model.optimizer.learning_rate.assign(lr)
+        if task is not None and task.regression:
+            # Keras' RMSE metric weighs a masked batch's padded steps its own way: the batch
+            # RMSE over real steps, as the compiled loop computes it, from the outputs before
+            # the step (inference mode: equal without dropout and batch norm).
+            rmses.append(float(accuracy(task, x, y, model(x, training=False))))
         logs.append(model.train_on_batch(x, y, return_dict=True))
     return (
         np.array([log["loss"] for log in logs], np.float32),
-        np.array([log["accuracy"] for log in logs], np.float32),
+        np.array(rmses or [log["accuracy"] for log in logs], np.float32),
     )
