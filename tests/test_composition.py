@@ -118,7 +118,7 @@ def test_the_warm_workers_are_the_ones_the_launcher_uses():
     ],
 )
 def test_parallel_workers_reads_n_jobs_as_joblib_does(overrides, expected):
-    # What cli._job divides the cores by (threads=0 in a sweep): a worker's TensorFlow threads.
+    # What cli.job_of divides the cores by (threads=0 in a sweep): a worker's TensorFlow threads.
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()
         cfg = loader.load_configuration("config", overrides, RunMode.MULTIRUN)

@@ -67,14 +67,19 @@ def test_every_module_has_a_layer():
         _layer(module)
 
 
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets
+                  if _layer(t) > _layer(m))  # fmt: skip
+
+
 def test_nothing_imports_a_module_above_it():
-    upward = [f"{m} -> {t}" for m, targets in _graph().items() for t in targets
-              if _layer(t) > _layer(m)]  # fmt: skip
-    assert not upward, "imports upward:\n" + "\n".join(sorted(upward))
+    upward = _upward(_graph())
+    assert not upward, "imports upward:\n" + "\n".join(upward)
 
 
-def test_there_is_no_import_circle():
-    graph, state, circles = _graph(), {}, []
+def _circles(graph: dict[str, set[str]]) -> list[str]:
+    state: dict[str, str] = {}
+    circles: list[str] = []
 
     def visit(module: str, path: list[str]) -> None:
         state[module] = "open"
@@ -88,10 +93,23 @@ def test_there_is_no_import_circle():
     for module in sorted(graph):
         if module not in state:
             visit(module, [module])
+    return circles
+
+
+def test_there_is_no_import_circle():
+    circles = _circles(_graph())
     assert not circles, "import circles:\n" + "\n".join(circles)
 
 
-def test_the_checker_sees_an_upward_import():
-    # The layer order is what the test enforces: tracking importing the CLI would be caught.
-    assert _layer("lstmlab.tracking.runs") < _layer("lstmlab.cli")
+def test_the_checks_see_an_upward_import_and_a_circle():
+    # The real graph is read (experiment imports the run log), and each check catches its
+    # fault on a graph that has it.
     assert "lstmlab.tracking.runs" in _graph()["lstmlab.experiment"]
+    assert _upward({"lstmlab.tracking.runs": {"lstmlab.cli"}}) == [
+        "lstmlab.tracking.runs -> lstmlab.cli"
+    ]
+    looped = {"lstmlab.evaluation.a": {"lstmlab.evaluation.b"},
+              "lstmlab.evaluation.b": {"lstmlab.evaluation.a"}}  # fmt: skip
+    assert _circles(looped) == [
+        "lstmlab.evaluation.a -> lstmlab.evaluation.b -> lstmlab.evaluation.a"
+    ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,9 +51,9 @@ def run(overrides: list[str] | tuple[str, ...] = (),
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict
 
-    from lstmlab.cli import run_name
+    from lstmlab.cli import job_of
     from lstmlab.config import register_configs, to_settings
-    from lstmlab.experiment import Job, load_data
+    from lstmlab.experiment import load_data
     from lstmlab.experiment import run as run_experiment
     from lstmlab.sweeps.preflight import one_line
     from lstmlab.tracking.runs import Tracker
@@ -67,9 +67,11 @@ def run(overrides: list[str] | tuple[str, ...] = (),
             cfg = compose("config", overrides, return_hydra_config=True)
         except Exception as exc:  # Hydra's: an unknown key or option, a sweep's a,b
             raise LstmlabError(one_line(exc)) from None
-    HydraConfig.instance().set_config(cfg)
     hc = cfg.hydra
     output = Path(str(hc.run.dir))
+    with open_dict(cfg):
+        hc.runtime.output_dir = str(output)  # as Hydra's run_job sets it
+    HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         del cfg["hydra"]
     try:
@@ -81,21 +83,9 @@ def run(overrides: list[str] | tuple[str, ...] = (),
     hydra_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, hydra_dir / "config.yaml")
     OmegaConf.save(OmegaConf.create(list(hc.overrides.task)), hydra_dir / "overrides.yaml")
-    preset = hc.runtime.choices.get("experiment")
-    preset = None if preset in (None, "null") else preset
-    choices = {k: str(v) for k, v in hc.runtime.choices.items()
-               if v is not None and not k.startswith("hydra")}  # fmt: skip
-    job = Job(
-        name=run_name(list(hc.overrides.task), preset),
-        choices=choices,
-        tags={
-            "lstmlab.preset": preset or "none",
-            "lstmlab.api": "run",
-            "lstmlab.threads": str(settings.threads or "all"),
-        },  # fmt: skip
-        hydra_dir=hydra_dir,
-        threads=settings.threads,
-    )
+    # Named, tagged and placed as the CLI's job; its setup time is not this call's to count.
+    job = job_of(settings)
+    job = replace(job, tags={**job.tags, "lstmlab.api": "run"}, setup_seconds=0.0)
     dataset = load_data(settings)
     tracker = Tracker(settings.tracking.uri, settings.tracking.experiment)
     return run_experiment(cfg, settings, job, tracker, None, dataset)

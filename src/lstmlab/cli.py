@@ -92,7 +92,8 @@ def _sweep_shape(
     return swept_keys(overrides, dict(params)), count
 
 
-def _job(settings: Config) -> Job:
+def job_of(settings: Config) -> Job:
+    """The job Hydra is running (its name, tags, folder, threads), from HydraConfig."""
     hc = HydraConfig.get()
     preset = hc.runtime.choices.get("experiment")
     preset = None if preset in (None, "null") else preset
@@ -136,7 +137,7 @@ def main(cfg: DictConfig) -> float:
         settings = to_settings(cfg)
     except (ConfigError, OmegaConfBaseException) as exc:
         _fail(one_line(exc))
-    job = _job(settings)
+    job = job_of(settings)
     try:
         dataset = load_data(settings)
     except (ConfigError, DataError) as exc:

@@ -257,31 +257,28 @@ def _per_class(log, result, dataset: Dataset, title: str) -> dict[str, float]:
     """A test split's confusion matrix (figure and JSON, with the class names of
     dataset/classes.json) and its predicted probabilities, for a sweep's ensemble of seeds
     (sweeps.report); returns test_f1_macro."""
-    import tempfile
 
-    from lstmlab.evaluation import PREDICTIONS, plots
+    from lstmlab.evaluation import plots
 
     found = result.per_class(dataset.classes)
     log.json_file(found.as_json(), "confusion_matrix.json")
     fig = plots.confusion_matrix(found.matrix, dataset.classes, f"{title}, test split")
     log.figure(fig, "confusion_matrix.png")
     plots.close(fig)
-    with tempfile.TemporaryDirectory(prefix="lstmlab-") as tmp:
-        path = Path(tmp) / PREDICTIONS.split("/")[-1]
-        np.savez_compressed(path, p=result.p.astype(np.float32), y=result.y, mask=result.mask)
-        log.file(path, PREDICTIONS.rsplit("/", 1)[0])
+    _predictions(log, p=result.p.astype(np.float32), y=result.y, mask=result.mask)
     return {"test_f1_macro": found.f1_macro}
 
 
-def _predictions(log, result) -> None:
-    """A regression's test targets and predictions, in the target's units."""
+def _predictions(log, **arrays: np.ndarray) -> None:
+    """The test split's predictions as the artifact evaluation.PREDICTIONS: a classification's
+    probabilities (p), a regression's values in the target's units (yhat), with y and mask."""
     import tempfile
 
     from lstmlab.evaluation import PREDICTIONS
 
     with tempfile.TemporaryDirectory(prefix="lstmlab-") as tmp:
         path = Path(tmp) / PREDICTIONS.split("/")[-1]
-        np.savez_compressed(path, y=result.y, yhat=result.yhat, mask=result.mask)
+        np.savez_compressed(path, **arrays)
         log.file(path, PREDICTIONS.rsplit("/", 1)[0])
 
 
@@ -362,8 +359,7 @@ def run(
     started = time.perf_counter()
     # Imported here, not at the top: a bad config is reported before TensorFlow's ~5 s import.
     import_run()
-    from lstmlab.evaluation import plots
-    from lstmlab.evaluation.classification import evaluate
+    from lstmlab.evaluation import evaluate, plots
     from lstmlab.models import build_model
     from lstmlab.tracking.runs import (
         CHECKPOINT,
@@ -504,7 +500,7 @@ def run(
             print(line)
         metrics = result.metrics(prefix)
         if task.regression:
-            _predictions(log, result)
+            _predictions(log, y=result.y, yhat=result.yhat, mask=result.mask)
         elif not dataset.generated:
             metrics.update(_per_class(log, result, dataset, f"{job.name}: {model.name}"))
         log.metrics(metrics)

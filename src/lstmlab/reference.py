@@ -141,14 +141,15 @@ def sections(folders: list[Path] | None = None) -> list[Section]:
     folders = folders or [CONF_DIR]
     groups = {g for g, _ in SCHEMAS if g is not None}
     config_fields = {f.name: f for f in dataclasses.fields(Config)}
+    by_group = {group: _options(group, folders) for group in groups}
     top = Section(None, "config_schema", [], keys(Config, skip=frozenset(groups)))
     result = [top]
     for group in sorted(groups & set(config_fields), reverse=True):
-        options = sorted(o for opts in _options(group, folders).values() for o in opts)
+        options = sorted(o for opts in by_group[group].values() for o in opts)
         hint = config_fields[group].metadata["help"]
         top.keys.insert(0, Key(group, "group", "", f"{hint} Options: " + ", ".join(options)))
     for group in sorted(groups):
-        options = _options(group, folders)
+        options = by_group[group]
         schemas = {n: s for (g, n), s in SCHEMAS.items() if g == group}
         named = {s: n for n, s in schemas.items()}
         # A base two or more of the group's schemas extend gets a section of its own.

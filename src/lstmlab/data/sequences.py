@@ -31,10 +31,8 @@ class Task:
     # Sequences of different lengths: padding is masked, so it never changes an output.
     masked: bool = False
     pad_value: float = 0.0
-    # Real-valued targets (classes is 0): one linear output, fitted with `loss`.
+    # Real-valued targets (classes is 0): one linear output, fitted with model.loss.
     regression: bool = False
-    # The loss (model.loss): mse, mae or huber for regression; cross-entropy when empty.
-    loss: str = ""
 
     @property
     def binary(self) -> bool:

@@ -9,6 +9,7 @@ folder without importing it, so an unknown name is reported at once.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -33,7 +34,9 @@ def available(kind: str | None = None) -> list[str]:
     return sorted(n for n, k in _kinds().items() if kind in (None, k))
 
 
+@functools.lru_cache(maxsize=1)
 def _kinds() -> dict[str, str]:
+    # Read once per process: the check of the name and each split's loader ask it.
     folder = data_dir()
     if folder is None:
         return {}

@@ -95,14 +95,7 @@ def item_losses(task: Task, y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return -np.log(np.take_along_axis(p, y[..., None].astype(np.int64), axis=-1)[..., 0])
 
 
-def evaluate(model: keras.Model, task: Task, seqs: Sequences,
-             scale: tuple[float, float] | None = None):  # fmt: skip
-    """The model's held-out metrics on a split (a regression's in the target's units: scale,
-    the training targets' mean and standard deviation, see evaluation.regression)."""
-    if task.regression:
-        from lstmlab.evaluation import regression
-
-        return regression.evaluate(model, task, seqs, scale or (0.0, 1.0))
+def evaluate(model: keras.Model, task: Task, seqs: Sequences) -> Evaluation:
     p = predict(model, seqs.x)
     labels, predicted = seqs.y, task.decode(p)
     losses = item_losses(task, labels, p)
