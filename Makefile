@@ -18,7 +18,8 @@ REPORT_ARGS ?= --smooth 10
 .PHONY: install run test test-fast lint docs docs-serve archive-benchmark ui clean clean-store bench report system-deps \
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
         compare-merge-modes echo claim-directions claim-merge-modes echo-solved inspect \
-        uea-japanese-vowels uea-basic-motions compare-cells serve doctor sync
+        uea-japanese-vowels uea-basic-motions compare-cells serve doctor sync \
+        airline airline-tutorial shampoo shampoo-tutorial forecasting
 
 install: $(STAMP)
 
@@ -118,6 +119,26 @@ uea-japanese-vowels: install
 
 uea-basic-motions: install
 	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=uea_basic_motions $(ARGS)
+
+# Forecasting (docs/forecasting.md): the two tutorials as written and lstmlab's forecasters,
+# each run beside the naive, seasonal naive and drift baselines; `make forecasting` runs all
+# four over FORECAST_SEEDS seeds (5) as one sweep with its report (the README's table).
+FORECAST_SEEDS ?= 5
+FORECASTS := airline_tutorial,airline,shampoo_tutorial,shampoo
+airline: install
+	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=airline $(ARGS)
+
+airline-tutorial: install
+	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=airline_tutorial $(ARGS)
+
+shampoo: install
+	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=shampoo $(ARGS)
+
+shampoo-tutorial: install
+	$(BIN)/lstmlab $(MAYBE_SWEEP) experiment=shampoo_tutorial $(ARGS)
+
+forecasting: install
+	$(BIN)/lstmlab -m experiment=$(FORECASTS) 'seed=range(0,$(FORECAST_SEEDS))' hydra/launcher=$(LAUNCHER) tracking.report=true $(ARGS)
 
 # Cell x depth on JapaneseVowels over seeds 0..4 (the preset sets the seeds), with its report.
 compare-cells: install

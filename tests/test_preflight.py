@@ -19,12 +19,12 @@ from lstmlab.sweeps.preflight import check, jobs
         (
             ["dataset=mnist"],
             "dataset=mnist: no such option; allowed: one of csv, cumsum, custom, custom_generator, "
-            "echo, npz, uea",
+            "echo, npz, series, uea",
         ),
         (
             ["experiment=nope"],
-            "experiment=nope: no such option; allowed: one of archive, archive_benchmark, "
-            "archive_regression, claim_",
+            "experiment=nope: no such option; allowed: one of airline, airline_tutorial, archive, "
+            "archive_benchmark, archive_regression, claim_",
         ),
         (["schedule=fast"], "schedule=fast: no such option; allowed: one of bulk, online"),
         (["dataset.timesteps=-1"], "dataset.timesteps=-1: must be a positive integer"),

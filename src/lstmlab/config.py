@@ -216,6 +216,84 @@ class CustomDataConfig(FixedDataConfig):
     kwargs: dict[str, Any] = setting(help="Keyword arguments of the callable.", factory=dict)
 
 
+class Scale(Enum):
+    none = "none"
+    zscore = "zscore"
+    minmax = "minmax"
+
+
+class ScaleOn(Enum):
+    train = "train"
+    all = "all"
+
+
+@dataclass
+class SeriesConfig:
+    """Forecasting: windows over one series or many, split in time order (lstmlab.data.series)."""
+
+    kind: str = setting("series", "Which option this is.")
+    name: str | None = setting(
+        None,
+        "An aeon forecasting set (Airline, Lynx, ShampooSales, Longley, Uschange, PBS_dataset, "
+        "solar) when dataset.path is null; with a path, the dataset's name in MLflow.",
+    )
+    path: str | None = setting(None, "A CSV file of the series, one row per timestep.")
+    time_column: str | None = setting(
+        None,
+        "Orders the rows, checked for gaps, duplicates and order; gives the natural season "
+        "(monthly 12, quarterly 4, daily 7, hourly 24); null: the file's order.",
+    )
+    target: Any = setting(
+        None, "The column forecast, or a list of them; null: an aeon set's own target."
+    )
+    id_column: str | None = setting(
+        None, "Names each row's series, for a file of many series; null: one series."
+    )
+    features: list[str] = setting(
+        help="Exogenous columns known ahead (a calendar, promotions): their values at the "
+        "forecast steps are given to the model too.",
+        factory=list,
+    )
+    past_features: list[str] = setting(
+        help="Exogenous columns known only up to the forecast origin.", factory=list
+    )
+    lookback: int = setting(12, "Timesteps a window reads, ending at the forecast origin.")
+    horizon: int = setting(1, "Timesteps a window forecasts, after its origin.")
+    stride: int = setting(
+        1, "Steps between the origins of training windows (validation and test: every step)."
+    )
+    test: float = setting(
+        0.2,
+        "The last part of every series, the test part: a fraction in (0, 1), or a whole "
+        "number of timesteps (1 or more).",
+    )
+    validation: float = setting(
+        0.0,
+        "The part before the test part held out for validation: a fraction of the series, "
+        "or a whole number of timesteps; 0: none.",
+    )
+    scale: Scale = setting(
+        Scale.zscore,
+        "none, zscore or minmax (to [0, 1]), per column, fitted on the training part after "
+        "the other transforms.",
+    )
+    scale_on: ScaleOn = setting(
+        ScaleOn.train,
+        "train: the scaler sees the training part only; all: the whole series, test part "
+        "included, as the airline tutorial does (the run is tagged lstmlab.leak).",
+    )
+    log: bool = setting(False, "Model the logarithm of the target (every value must be > 0).")
+    difference: bool = setting(False, "Model the change from one step to the next.")
+    seasonal_difference: bool = setting(
+        False, "Model the change from the same step one season before (dataset.season)."
+    )
+    season: int | None = setting(
+        None,
+        "Steps per season, for the seasonal naive baseline, MASE and seasonal_difference; "
+        "null: the time column's natural one; 1: no seasonality.",
+    )
+
+
 @dataclass
 class CustomGeneratorConfig(GeneratedConfig):
     """Fresh sequences from a user's generator: ``_target_(rng, n, **kwargs) -> (x, y)``."""
@@ -535,6 +613,12 @@ class EvalConfig:
         "(instead of eval.every; for presets run on many sets, like experiment=archive).",
     )
 
+    backtest: int = setting(
+        0,
+        "Forecasting: the test windows cut into this many folds in time order (rolling "
+        "origins, the model not refitted), each fold's errors logged, and their spread; 0: off.",
+    )
+
     @property
     def validating(self) -> bool:
         return bool(self.every or self.every_epoch)
@@ -607,6 +691,7 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("dataset", "uea_schema"): UeaConfig,
     ("dataset", "custom_schema"): CustomDataConfig,
     ("dataset", "custom_generator_schema"): CustomGeneratorConfig,
+    ("dataset", "series_schema"): SeriesConfig,
     ("model", "model_schema"): ModelConfig,
     ("model", "custom_schema"): CustomModelConfig,
     ("model", "fcn_schema"): FcnConfig,
@@ -677,6 +762,50 @@ def _validate_fixed(data: FixedDataConfig, ev: EvalConfig) -> None:
         value = getattr(data, key, None)
         if value is not None and not str(value).strip():
             raise ConfigError(f"dataset.{key}", value, "must be a file path")
+
+
+def _part(key: str, value: float, zero: bool) -> None:
+    """A part of a series: a fraction in (0, 1) or a whole number of steps (zero: 0 allowed)."""
+    if zero and value == 0:
+        return
+    if not (0 < value < 1 or (value >= 1 and float(value).is_integer())):
+        allowed = "0, " if zero else ""
+        raise ConfigError(key, value, f"must be {allowed}a fraction in (0, 1) or a whole "
+                          "number of timesteps")  # fmt: skip
+
+
+def _validate_series(data: SeriesConfig, ev: EvalConfig) -> None:
+    for key in ("lookback", "horizon", "stride"):
+        _positive(f"dataset.{key}", getattr(data, key))
+    _part("dataset.test", data.test, zero=False)
+    _part("dataset.validation", data.validation, zero=True)
+    if data.test < 1 and data.validation < 1 and data.test + data.validation >= 1:
+        raise ConfigError("dataset.validation", data.validation,
+                          f"leaves no training part beside dataset.test={data.test}: the two "
+                          "must sum to < 1")  # fmt: skip
+    if data.season is not None and data.season < 1:
+        raise ConfigError("dataset.season", data.season, "must be 1 or more steps, or null")
+    if data.path is None and data.name is None:
+        raise ConfigError("dataset.path", "null",
+                          "give a CSV file, or dataset.name: an aeon forecasting set (Airline, "
+                          "ShampooSales, Lynx, ...)")  # fmt: skip
+    if data.path is not None and not str(data.path).strip():
+        raise ConfigError("dataset.path", data.path, "must be a file path")
+    target = data.target
+    names = [target] if isinstance(target, str) else list(target or [])
+    if target is not None and (not names or not all(isinstance(n, str) and n for n in names)):
+        raise ConfigError("dataset.target", target, "must be a column name or a list of them")
+    if data.path is not None and target is None:
+        raise ConfigError("dataset.target", "null",
+                          f"name the column of {data.path} to forecast (or a list)")  # fmt: skip
+    both = set(data.features) & set(data.past_features)
+    if both:
+        raise ConfigError("dataset.past_features", sorted(both)[0],
+                          "is in dataset.features too: a column is known ahead or not")  # fmt: skip
+    if ev.validating and not data.validation:
+        key = "eval.every" if ev.every else "eval.every_epoch"
+        raise ConfigError(key, ev.every if ev.every else "true",
+                          "needs a validation part: set dataset.validation")  # fmt: skip
 
 
 def units_of(model: ModelConfig) -> list[int]:
@@ -777,8 +906,15 @@ def validate(cfg: Config) -> None:
     data = cfg.dataset
     if isinstance(data, GeneratedConfig):
         _validate_generated(data, cfg.eval)
+    elif isinstance(data, SeriesConfig):
+        _validate_series(data, cfg.eval)
     else:
         _validate_fixed(data, cfg.eval)
+    if cfg.eval.backtest < 0 or cfg.eval.backtest == 1:
+        raise ConfigError("eval.backtest", cfg.eval.backtest, "must be 0 (off) or 2 or more folds")
+    if cfg.eval.backtest and not isinstance(data, SeriesConfig):
+        raise ConfigError("eval.backtest", cfg.eval.backtest,
+                          "folds of a forecast's test windows: needs dataset=series")  # fmt: skip
 
     _validate_model(cfg.model)
     for key, node in (("dataset", data), ("model", cfg.model)):

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from lstmlab.tracking.runs import Tracker
 
 
+# The tag of a run whose test metrics saw the test data (the airline tutorial's scaler).
+LEAK = "lstmlab.leak"
+
 # tracking.log_every=null: per-step metrics keep about this many points a run (the UI's charts
 # draw no more; sending more costs store time for nothing).
 POINTS_PER_RUN = 10_000
@@ -198,6 +201,8 @@ def _describe(log, cfg: DictConfig, resolved: dict, job: Job, dataset: Dataset,
     log.json_file({"classes": dict(enumerate(dataset.classes))}, "dataset/classes.json")
     if dataset.normalization is not None:
         log.json_file(dataset.normalization, "dataset/normalization.json")
+    if dataset.forecast is not None:
+        log.json_file(dataset.forecast.as_json(), "dataset/transforms.json")
     if dataset.target_scale is not None:
         mean, std = dataset.target_scale
         log.json_file({"mean": mean, "std": std, "fitted_on": "training split"},
@@ -267,6 +272,33 @@ def _per_class(log, result, dataset: Dataset, title: str) -> dict[str, float]:
     plots.close(fig)
     _predictions(log, p=result.p.astype(np.float32), y=result.y, mask=result.mask)
     return {"test_f1_macro": found.f1_macro}
+
+
+def _forecast_figures(log, result, dataset: Dataset, folds: int, title: str) -> dict[str, float]:
+    """A forecast's figure (the first series and target: one-step-ahead test forecasts, the
+    baselines', the actuals) and, with eval.backtest folds, each fold's errors (backtest.json)
+    and their mean and spread."""
+    from lstmlab.evaluation import plots
+
+    forecast = dataset.forecast
+    first = result.series == 0
+    steps = result.origins[first] + 1
+    table = forecast.table
+    fig = plots.forecast(
+        table.times[0], table.y[0][:, 0], steps, result.yhat[first, 0, 0],
+        {name: values[first, 0, 0] for name, values in result.baselines.items()},
+        forecast.bounds[0][1], f"{title}: {table.targets[0]}, test part one step ahead",
+    )  # fmt: skip
+    log.figure(fig, "forecast.png")
+    plots.close(fig)
+    if not folds:
+        return {}
+    rows = result.backtest(folds)
+    log.json_file({"folds": rows, "refitted": False}, "backtest.json")
+    rmse = np.array([r["rmse"] for r in rows])
+    best = np.min([[r[f"{b}_rmse"] for b in result.baselines] for r in rows], axis=1)
+    return {"backtest_rmse_mean": float(rmse.mean()), "backtest_rmse_std": float(rmse.std()),
+            "backtest_wins": float((rmse < best).mean())}  # fmt: skip
 
 
 def _predictions(log, **arrays: np.ndarray) -> None:
@@ -389,6 +421,10 @@ def run(
         tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     tags = {**job.tags, "lstmlab.config_hash": fingerprint(resolved)}
+    if dataset.forecast is not None and dataset.forecast.leak:
+        tags[LEAK] = "dataset.scale_on=all: the scaler was fitted on the test part too"
+        print(f"lstmlab: warning: {tags[LEAK]}; its test metrics are optimistic",
+              file=sys.stderr, flush=True)  # fmt: skip
     prefix = "eval" if dataset.generated else "test"
     size = len(dataset.train) if dataset.train is not None else dataset.samples
     every = settings.eval.every
@@ -468,7 +504,7 @@ def run(
                 log.file(path, CHECKPOINT_ARTIFACT)
 
         def validate(done: int) -> dict[str, float]:
-            metrics = evaluate(model, task, dataset.validation, dataset.target_scale).metrics("val")
+            metrics = evaluate(model, dataset, "validation").metrics("val")
             log.metrics(metrics, step=done)
             return metrics
 
@@ -493,14 +529,17 @@ def run(
                 )
         stop()
         t0 = time.perf_counter()
-        result = evaluate(model, task, dataset.test, dataset.target_scale)
+        result = evaluate(model, dataset, "test")
         eval_seconds = time.perf_counter() - t0
         classes = None if dataset.generated else dataset.classes
         for line in [] if job.in_sweep else result.examples(settings.eval.show, classes):
             print(line)
         metrics = result.metrics(prefix)
+        if dataset.forecast is not None:
+            title = f"{job.name}: {model.name} on {task.name}"
+            metrics.update(_forecast_figures(log, result, dataset, settings.eval.backtest, title))
         if task.regression:
-            _predictions(log, y=result.y, yhat=result.yhat, mask=result.mask)
+            _predictions(log, **result.arrays())
         elif not dataset.generated:
             metrics.update(_per_class(log, result, dataset, f"{job.name}: {model.name}"))
         log.metrics(metrics)

@@ -20,6 +20,7 @@ from lstmlab.config import (
     EchoConfig,
     FixedDataConfig,
     NpzConfig,
+    SeriesConfig,
     UeaConfig,
 )
 from lstmlab.data.sequences import DataError, Dataset, Loaded, Sequences, Source, Task
@@ -53,6 +54,10 @@ def load(settings: Config) -> Dataset:
             cfg, module.task(cfg), module.sampler(cfg), test_rng, settings.eval.samples,
             validation_rng,
         )  # fmt: skip
+    if isinstance(cfg, SeriesConfig):
+        from lstmlab.data import series, windows
+
+        return windows.prepare(series.load(cfg), cfg)
     from lstmlab.data.splits import prepare
 
     seed = settings.seed if cfg.split_seed is None else cfg.split_seed

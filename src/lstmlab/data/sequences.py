@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -31,8 +32,10 @@ class Task:
     # Sequences of different lengths: padding is masked, so it never changes an output.
     masked: bool = False
     pad_value: float = 0.0
-    # Real-valued targets (classes is 0): one linear output, fitted with model.loss.
+    # Real-valued targets (classes is 0): linear outputs, fitted with model.loss.
     regression: bool = False
+    # Real values per sequence (forecasting: horizon x targets, step by step).
+    values: int = 1
 
     @property
     def binary(self) -> bool:
@@ -42,13 +45,16 @@ class Task:
     def n_outputs(self) -> int:
         """Units of the head: one sigmoid for two classes, a softmax over k otherwise, one
         linear unit for a real value."""
-        return 1 if self.binary or self.regression else self.classes
+        if self.regression:
+            return self.values
+        return 1 if self.binary else self.classes
 
     @property
     def sequence_bytes(self) -> int:
         """What one sequence takes in a training chunk: float32 inputs and the loss's targets
         (one float32 or int32 per label)."""
-        return 4 * self.timesteps * self.features + 4 * (self.timesteps if self.per_timestep else 1)
+        labels = self.timesteps if self.per_timestep else self.values
+        return 4 * self.timesteps * self.features + 4 * labels
 
     @property
     def input_shape(self) -> tuple[int | None, int]:
@@ -57,6 +63,8 @@ class Task:
     def targets(self, y: np.ndarray) -> np.ndarray:
         """Class labels as the model's loss takes them: float (..., 1) for a sigmoid head,
         int32 indices for a softmax head."""
+        if self.regression and self.values > 1:  # (..., values) as stored
+            return np.asarray(y, np.float32)
         if self.binary or self.regression:
             return np.asarray(y, np.float32)[..., None]
         return np.asarray(y, np.int32)
@@ -65,7 +73,7 @@ class Task:
         """Class labels from the model's outputs (regression: the values, in training units)."""
         p = np.asarray(p)
         if self.regression:
-            return p[..., 0]
+            return p[..., 0] if self.values == 1 else p
         if self.binary:
             return (p[..., 0] > 0.5).astype(np.int64)
         return np.argmax(p, axis=-1)
@@ -170,6 +178,9 @@ class Dataset:
     # Regression: the training targets' mean and standard deviation; y holds (y - mean) / std,
     # and metrics and predictions are in the target's units again (Targets.original).
     target_scale: tuple[float, float] | None = None
+    # Forecasting: the series, parts and fitted transforms, a lstmlab.data.windows.Forecast
+    # (not imported here: windows builds on this module).
+    forecast: Any = None
     # Wall time of loading: reading (unless this process read the file before), splitting,
     # normalising, padding; generators: drawing the validation and test sets.
     seconds: float = 0.0
@@ -205,4 +216,8 @@ class Dataset:
                          max_length=int(lengths.max()))  # fmt: skip
         if self.validation is not None:
             facts["validation"] = len(self.validation)
+        if self.forecast is not None:
+            facts.update(task="forecasting", lookback=self.forecast.lookback,
+                         horizon=self.forecast.horizon, season=self.forecast.season,
+                         series=len(self.forecast.table.ids))  # fmt: skip
         return facts

@@ -89,3 +89,22 @@ def confusion_matrix(matrix: np.ndarray, classes: list[str], title: str) -> Figu
 
 def close(fig: Figure) -> None:
     plt.close(fig)
+
+
+def forecast(times: np.ndarray, z: np.ndarray, steps: np.ndarray, yhat: np.ndarray,
+             baselines: dict[str, np.ndarray], test_from: int, title: str) -> Figure:  # fmt: skip
+    """A series (z, its time labels) with the test part's one-step-ahead forecasts (yhat at
+    the steps `steps`) against the actuals and the baselines'."""
+    fig, ax = plt.subplots(figsize=(10, 4))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.18, top=0.9)
+    x = np.arange(len(z))
+    ax.plot(x, z, color="black", linewidth=1.2, label="actual")
+    ax.axvline(test_from - 0.5, color="grey", linestyle=":", linewidth=1)
+    for (name, values), style in zip(baselines.items(), ("--", "-.", ":"), strict=False):
+        ax.plot(steps, values, linestyle=style, linewidth=1, label=name)
+    ax.plot(steps, yhat, color="tab:red", linewidth=1.6, label="forecast")
+    ticks = np.linspace(0, len(z) - 1, min(8, len(z))).astype(int)
+    ax.set_xticks(ticks, [str(times[i]) for i in ticks], rotation=20)
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    return fig

@@ -64,6 +64,10 @@ class RegressionEvaluation:
             found["test_skill"] = 1.0 - found["test_rmse"] / baseline if baseline > 0 else 0.0
         return found
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The predictions artifact: values in the target's units, and the mask."""
+        return {"y": self.y, "yhat": self.yhat, "mask": self.mask}
+
     def examples(self, count: int, classes: list[str] | None = None) -> list[str]:
         """The first count sequences: y and yhat (per timestep: over the real timesteps)."""
         lines = []

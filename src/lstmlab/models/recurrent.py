@@ -80,7 +80,7 @@ def output_layer(task: Task, x):
     """The output layer: one sigmoid for two classes, a softmax over k, one linear unit for a
     real value; on (batch, time, features) it applies per timestep (Keras 2's TimeDistributed)."""
     if task.regression:
-        return keras.layers.Dense(1)(x)
+        return keras.layers.Dense(task.n_outputs)(x)
     activation = "sigmoid" if task.binary else "softmax"
     return keras.layers.Dense(task.n_outputs, activation=activation)(x)
 
@@ -205,7 +205,9 @@ def accuracy(task: Task, x, y, p):
     per real timestep for per-timestep tasks, per sequence otherwise. Matches Keras' accuracy."""
     ops = keras.ops
     if task.regression:  # the step metric of a regression: RMSE (training units)
-        err = ops.square(p - y)[..., 0]
+        err = ops.square(p - y)
+        if task.per_timestep:
+            err = err[..., 0]
         if task.per_timestep and task.masked:
             mask = ops.cast(padding_mask(task, x), "float32")
             return ops.sqrt(ops.sum(err * mask) / ops.maximum(ops.sum(mask), 1.0))
