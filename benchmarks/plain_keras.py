@@ -23,11 +23,14 @@ from keras.layers import LSTM, Bidirectional, Dense, TimeDistributed
 from keras.models import Sequential
 from numpy import array, cumsum
 
+# --regression: the running sum itself is the target (lstmlab's dataset.task=regression).
+REGRESSION = False
+
 
 def get_sequence(n_timesteps):
     X = array([random() for _ in range(n_timesteps)])
     limit = n_timesteps / 4.0
-    y = array([0 if x < limit else 1 for x in cumsum(X)])
+    y = cumsum(X) if REGRESSION else array([0 if x < limit else 1 for x in cumsum(X)])
     return X.reshape(1, n_timesteps, 1), y.reshape(1, n_timesteps, 1)
 
 
@@ -43,6 +46,10 @@ def get_model(n_timesteps, units, bidirectional, mode="concat"):
     model.add(Input(shape=(n_timesteps, 1)))
     lstm = LSTM(units, return_sequences=True)
     model.add(Bidirectional(lstm, merge_mode=mode) if bidirectional else lstm)
+    if REGRESSION:
+        model.add(TimeDistributed(Dense(1)))
+        model.compile(loss="mse", optimizer="adam", metrics=["root_mean_squared_error"])
+        return model
     model.add(TimeDistributed(Dense(1, activation="sigmoid")))
     model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
     return model
@@ -106,7 +113,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--eval-samples", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--regression", action="store_true")
     args = parser.parse_args()
+    global REGRESSION
+    REGRESSION = args.regression
     n_timesteps = 10
     result = {}
     if args.case == "online":

@@ -49,6 +49,10 @@ def sample(rng, n, length=6, nan=False, label_shift=0):
         x[0, 0, 0] = np.nan
     return x, y
 
+def level(rng, n, length=6):
+    x = rng.normal(size=(n, length, 2)).astype("float32")
+    return x, 10 + 3 * x[:, :, 0].sum(axis=1)
+
 def build(task, units=4):
     inputs = keras.Input(shape=task.input_shape)
     x = keras.layers.GRU(units)(inputs)
@@ -74,6 +78,25 @@ def user_module(tmp_path, monkeypatch):
 
 def _load(dataset, every=0):
     return load(Config(dataset=dataset, eval=EvalConfig(samples=40, every=every), seed=0))
+
+
+def test_a_custom_generator_of_real_values_is_a_regression(user_module):
+    from lstmlab.config import TaskKind
+
+    data = _load(CustomGeneratorConfig(_target_=f"{user_module}.level", validation_samples=20))
+    assert data.task.regression and data.classes == [] and data.task.n_outputs == 1
+    mean, std = data.target_scale
+    # Standardised with a draw of its own: the statistics are the distribution's (10, ~7.3).
+    assert abs(mean - 10) < 1.5 and abs(std - 3 * np.sqrt(6)) < 1.5
+    assert abs(float(data.test.y.mean())) < 0.65 and data.test.y.dtype == np.float32  # 4 SE
+    # Whole-number labels stay classes unless dataset.task says otherwise; the classification
+    # draws what it always drew.
+    classes = _load(CustomGeneratorConfig(_target_=f"{user_module}.sample"))
+    told = _load(CustomGeneratorConfig(_target_=f"{user_module}.sample", task=TaskKind.regression))
+    assert not classes.task.regression and told.task.regression
+    again = _load(CustomGeneratorConfig(_target_=f"{user_module}.sample",
+                                        task=TaskKind.classification))  # fmt: skip
+    np.testing.assert_array_equal(classes.test.y, again.test.y)
 
 
 def test_custom_arrays_of_different_lengths_with_named_labels(user_module):

@@ -253,3 +253,36 @@ def test_the_archive_regression_preset_on_the_sets_aeon_ships(tmp_path, store, n
     # The archive's own test split (Covid3Month: 61 series, CardanoSentiment: 33).
     assert run.data.params["data.test"] == {"Covid3Month": "61", "CardanoSentiment": "33"}[name]
     assert m["mean_test_rmse"] > 0 and np.isfinite(m["test_rmse"]) and "test_skill" in m
+
+
+def test_the_running_sum_as_a_per_timestep_regression_through_the_cli(tmp_path, store):
+    """dataset=cumsum with dataset.task=regression: the generator's fresh sequences, the
+    running sum itself the target of every step, the mean baseline as eval metrics."""
+    proc = run_cli(tmp_path, "dataset.task=regression", "model=lstm", "model.units=8",
+                   "schedule.epochs=400", "schedule.batch_size=8", "eval.show=0",
+                   f"tracking.uri={store}", "tracking.experiment=sums")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = runs_of(store, "sums")
+    m = run.data.metrics
+    assert (
+        run.data.params["data.task"] == "regression"
+        and run.data.params["data.per_timestep"] == "True"
+    )
+    assert {
+        "eval_rmse",
+        "eval_mae",
+        "eval_r2",
+        "mean_eval_rmse",
+        "eval_skill",
+        "train_rmse",
+    } <= set(m)
+    assert "eval_acc" not in m
+    # The running sum of uniform inputs is what an LSTM learns at once: well above the mean.
+    assert m["eval_skill"] > 0.3 and m["eval_rmse"] < m["mean_eval_rmse"]
+
+
+def test_the_echo_problem_is_not_a_regression(compose_cfg):
+    from lstmlab.config import ConfigError, to_settings
+
+    with pytest.raises(ConfigError, match="dataset.task=regression: the echo problem's label"):
+        to_settings(compose_cfg("experiment=echo", "dataset.task=regression"))

@@ -83,6 +83,12 @@ class Normalize(Enum):
     zscore = "zscore"
 
 
+class TaskKind(Enum):
+    auto = "auto"
+    classification = "classification"
+    regression = "regression"
+
+
 @dataclass
 class GeneratedConfig:
     """A generator of fresh sequences (the tutorials' problems)."""
@@ -94,6 +100,12 @@ class GeneratedConfig:
     samples: int = setting(10_000, "Sequences a bulk schedule draws once as its training set.")
     validation_samples: int = setting(
         1000, "Fresh sequences drawn once as the validation set (used when eval.every > 0)."
+    )
+    task: TaskKind = setting(
+        TaskKind.auto,
+        "classification, or regression: cumsum's running sum itself per step, a custom "
+        "generator's real values (standardised with a draw of a stream of its own); auto: "
+        "cumsum and echo classify, a custom generator's labels say.",
     )
 
 
@@ -118,12 +130,6 @@ class EchoConfig(GeneratedConfig):
     n_features: int = setting(100, "Values one-hot encoded per timestep (at least 2).")
     out_index: int = setting(2, "The timestep whose value is the label (0 to length - 1).")
     samples: int = setting(10_000, "Sequences a bulk schedule draws once as its training set.")
-
-
-class TaskKind(Enum):
-    auto = "auto"
-    classification = "classification"
-    regression = "regression"
 
 
 class Loss(Enum):
@@ -731,6 +737,10 @@ def _validate_generated(data: GeneratedConfig, ev: EvalConfig) -> None:
                 data.out_index,
                 f"must be an index into the sequence, 0 to {data.length - 1} (dataset.length - 1)",
             )
+    if isinstance(data, EchoConfig) and data.task is TaskKind.regression:
+        raise ConfigError("dataset.task", "regression",
+                          "the echo problem's label is a class (the value at out_index); "
+                          "cumsum and custom_generator can be regressions")  # fmt: skip
     _positive("dataset.samples", data.samples)
     if ev.validating:
         _positive("dataset.validation_samples", data.validation_samples)

@@ -45,14 +45,14 @@ def load(settings: Config) -> Dataset:
 
         task, sampler = custom.generator(cfg, probe_rng)
         return generated.build(cfg, task, sampler, test_rng, settings.eval.samples,
-                               validation_rng, custom.generator_source(cfg))  # fmt: skip
+                               validation_rng, custom.generator_source(cfg), probe_rng)  # fmt: skip
     if isinstance(cfg, CumsumConfig | EchoConfig):
         from lstmlab.data import cumsum, echo, generated
 
         module = cumsum if isinstance(cfg, CumsumConfig) else echo
         return generated.build(
             cfg, module.task(cfg), module.sampler(cfg), test_rng, settings.eval.samples,
-            validation_rng,
+            validation_rng, scale_rng=probe_rng,
         )  # fmt: skip
     if isinstance(cfg, SeriesConfig):
         from lstmlab.data import series, windows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstmlab.config import CumsumConfig
+from lstmlab.config import CumsumConfig, TaskKind
 from lstmlab.data.sequences import Sequences, Task
 
 
@@ -19,12 +19,20 @@ def cumsum_sequences(
 
 
 def task(cfg: CumsumConfig) -> Task:
-    # One binary label per input step.
+    # One binary label per input step; dataset.task=regression: the running sum itself.
+    if cfg.task is TaskKind.regression:
+        return Task(cfg.name, cfg.timesteps, features=1, classes=0, per_timestep=True,
+                    regression=True)  # fmt: skip
     return Task(cfg.name, cfg.timesteps, features=1, classes=2, per_timestep=True)
 
 
 def sampler(cfg: CumsumConfig):
+    regression = cfg.task is TaskKind.regression
+
     def sample(rng: np.random.Generator, n: int) -> Sequences:
-        return Sequences.full(*cumsum_sequences(rng, n, cfg.timesteps, cfg.threshold))
+        x, y = cumsum_sequences(rng, n, cfg.timesteps, cfg.threshold)
+        if regression:
+            y = np.cumsum(x[..., 0], axis=1, dtype=np.float32)
+        return Sequences.full(x, y)
 
     return sample

@@ -13,6 +13,7 @@ Whatever the code returns is checked before training, and what is wrong is one l
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import json
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from lstmlab.config import ConfigError, CustomDataConfig, CustomGeneratorConfig
+from lstmlab.config import ConfigError, CustomDataConfig, CustomGeneratorConfig, TaskKind
 from lstmlab.data import npz
 from lstmlab.data.sequences import DataError, Loaded, Sequences, Source, Task
 from lstmlab.data.splits import check
@@ -108,7 +109,8 @@ def generator(cfg: CustomGeneratorConfig, probe_rng: np.random.Generator) -> tup
     draw. probe_rng: a stream of its own, so the probe does not shift the training stream."""
     where = _where(cfg)
 
-    def draw(rng: np.random.Generator, n: int, classes: int | None) -> Sequences:
+    def draw(rng: np.random.Generator, n: int, classes: int | None,
+             regression: bool = False) -> Sequences:  # fmt: skip
         value = _call(cfg, rng, n)
         if not (isinstance(value, tuple) and len(value) == 2):
             raise DataError(f"{where}: returned a {type(value).__name__}; return (x, y)")
@@ -117,6 +119,11 @@ def generator(cfg: CustomGeneratorConfig, probe_rng: np.random.Generator) -> tup
         if len(rec.x) != n:
             raise DataError(f"{where}: asked for {n} sequences, returned {len(rec.x)}")
         check(rec)
+        if regression:
+            if y.dtype.kind not in "fiub" or not np.isfinite(y).all():
+                raise DataError(f"{where}: a regression's targets must be finite numbers; got "
+                                f"{y.dtype} values")  # fmt: skip
+            return Sequences.full(rec.x.astype(np.float32), y.astype(np.float32))
         if y.dtype.kind not in "iub" or (y < 0).any():
             raise DataError(f"{where}: labels must be class indices 0, 1, ...; got {y.dtype} "
                             f"values from {y.min()} to {y.max()}")  # fmt: skip
@@ -127,7 +134,17 @@ def generator(cfg: CustomGeneratorConfig, probe_rng: np.random.Generator) -> tup
             )
         return Sequences.full(rec.x.astype(np.float32), y.astype(np.int32))
 
-    first = draw(probe_rng, max(cfg.validation_samples, 64), cfg.classes)
+    size = max(cfg.validation_samples, 64)
+    if cfg.task is not TaskKind.classification:
+        # A look at the labels on a copy of the stream: a classification then draws exactly
+        # what it always drew.
+        peek = draw(copy.deepcopy(probe_rng), size, None, regression=True)
+        y = peek.y
+        if cfg.task is TaskKind.regression or (y != np.round(y)).any():
+            task = Task(cfg.name, peek.x.shape[1], peek.x.shape[2], 0,
+                        per_timestep=y.ndim == 2, regression=True)  # fmt: skip
+            return task, lambda rng, n: draw(rng, n, None, regression=True)
+    first = draw(probe_rng, size, cfg.classes)
     classes = cfg.classes or max(int(first.y.max()) + 1, 2)
     task = Task(cfg.name, first.x.shape[1], first.x.shape[2], classes,
                 per_timestep=first.y.ndim == 2)  # fmt: skip

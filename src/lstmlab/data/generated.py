@@ -29,7 +29,18 @@ def build(
     test_samples: int,
     validation_rng: np.random.Generator | None,
     origin: Source | None = None,
+    scale_rng: np.random.Generator | None = None,
 ) -> Dataset:
+    """The generator's dataset; a regression's targets are standardised with the mean and
+    deviation of a draw from scale_rng, a stream of its own (the training, validation and test
+    draws are those of a classification)."""
+    target_scale = None
+    if task.regression:
+        probe = sampler(scale_rng or np.random.default_rng(0), max(cfg.validation_samples, 256))
+        values = probe.y[probe.mask] if probe.y.ndim == 2 else probe.y
+        mean, std = float(values.mean()), float(values.std()) or 1.0
+        target_scale = (mean, std)
+        sampler = _standardised(sampler, mean, std)
     validation = None
     if validation_rng is not None:
         validation = sampler(validation_rng, cfg.validation_samples)
@@ -37,8 +48,18 @@ def build(
         task=task,
         test=sampler(test_rng, test_samples),
         sources=[origin or source(cfg)],
-        classes=[str(c) for c in range(task.classes)],
+        classes=[] if task.regression else [str(c) for c in range(task.classes)],
         validation=validation,
         sampler=sampler,
         samples=cfg.samples,
+        target_scale=target_scale,
     )
+
+
+def _standardised(sampler: Sampler, mean: float, std: float) -> Sampler:
+    def sample(rng: np.random.Generator, n: int):
+        seqs = sampler(rng, n)
+        seqs.y = ((seqs.y - mean) / std).astype(np.float32)
+        return seqs
+
+    return sample

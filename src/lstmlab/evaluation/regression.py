@@ -58,10 +58,12 @@ class RegressionEvaluation:
             f"{prefix}_mae": float(mean_absolute_error(y, yhat)),
             f"{prefix}_r2": float(r2_score(y, yhat)) if len(y) > 1 else float("nan"),
         }
-        if prefix == "test":
+        if prefix in ("test", "eval"):  # a test split, or a generator's fresh sequences
             baseline = rmse(y, np.full(len(y), self.mean))
-            found["mean_test_rmse"] = baseline
-            found["test_skill"] = 1.0 - found["test_rmse"] / baseline if baseline > 0 else 0.0
+            found[f"mean_{prefix}_rmse"] = baseline
+            found[f"{prefix}_skill"] = (
+                1.0 - found[f"{prefix}_rmse"] / baseline if baseline > 0 else 0.0
+            )
         return found
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -141,8 +141,8 @@ def curves_csv(groups: list[Group], window: int) -> str:
 
 def held_out(groups: list[Group]) -> str:
     """The held-out metric the runs logged: test_acc on a fixed test split, eval_acc on a
-    generator's fresh sequences; test_rmse for a regression."""
-    for metric in ("test_acc", "test_rmse"):  # a classification's; a regression's
+    generator's fresh sequences; test_rmse or eval_rmse for a regression."""
+    for metric in ("test_acc", "test_rmse", "eval_rmse"):  # classification's; regression's
         if any(metric in r.metrics for g in groups for r in g.runs):
             return metric
     return "eval_acc"
@@ -164,8 +164,8 @@ def summary_rows(groups: list[Group], last: int) -> list[dict[str, object]]:
         }
         if f1:
             columns["test_f1_macro"] = g.metric("test_f1_macro")
-        if acc == "test_rmse":  # beside the mean predictor
-            columns["test_skill"] = g.metric("test_skill")
+        if acc.endswith("rmse"):  # beside the baselines (the mean; a forecast's naive ones)
+            columns["test_skill"] = g.metric(acc.replace("rmse", "skill"))
         for key, values in columns.items():
             mean, half = mean_ci(values)
             row[key], row[f"{key}_ci"] = float(mean), float(half)
@@ -181,7 +181,7 @@ def summary_table(rows: list[dict[str, object]], last: int) -> str:
 
     width = max(len("configuration"), *(len(str(r["configuration"])) for r in rows))
     final = f"loss, last {last} steps"
-    acc = next((m for m in ("test_acc", "test_rmse") if m in rows[0]), "eval_acc")
+    acc = next((m for m in ("test_acc", "test_rmse", "eval_rmse") if m in rows[0]), "eval_acc")
     f1, ensemble = "test_f1_macro" in rows[0], "ensemble_test_acc" in rows[0]
     skill = "test_skill" in rows[0]
     head = f"{'configuration':<{width}}  seeds  {'loss AUC':<17}  {final:<20}  {acc:<17}"
