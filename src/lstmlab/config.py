@@ -619,6 +619,12 @@ class EvalConfig:
         "(instead of eval.every; for presets run on many sets, like experiment=archive).",
     )
 
+    objective: str | None = setting(
+        None,
+        "The held-out metric a run returns to Hydra, which a sweeper (Optuna) optimises: "
+        "test_rmse, eval_acc, test_mase, ...; null: the held-out loss (test_loss, or eval_loss "
+        "for a generator).",
+    )
     backtest: int = setting(
         0,
         "Forecasting: the test windows cut into this many folds in time order (rolling "

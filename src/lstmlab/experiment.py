@@ -42,11 +42,17 @@ class Outcome:
     metrics: dict[str, float]
     # "eval" (fresh sequences of a generator) or "test" (a fixed test split).
     prefix: str = "eval"
+    # eval.objective: the metric returned to Hydra (None: the held-out loss).
+    objective: str | None = None
 
     @property
     def loss(self) -> float:
-        """The held-out loss, what a sweeper minimises."""
-        return self.metrics[f"{self.prefix}_loss"]
+        """What a sweeper optimises: eval.objective, or the held-out loss."""
+        key = self.objective or f"{self.prefix}_loss"
+        if key not in self.metrics:
+            raise ConfigError("eval.objective", key, "this run logged no such metric; it logged "
+                              + ", ".join(sorted(self.metrics)))  # fmt: skip
+        return self.metrics[key]
 
 
 @dataclass
@@ -426,6 +432,11 @@ def run(
         print(f"lstmlab: warning: {tags[LEAK]}; its test metrics are optimistic",
               file=sys.stderr, flush=True)  # fmt: skip
     prefix = "eval" if dataset.generated else "test"
+    objective = settings.eval.objective
+    if objective is not None and not objective.startswith(f"{prefix}_"):
+        raise ConfigError("eval.objective", objective,
+                          f"must be one of this run's held-out metrics, named {prefix}_... "
+                          f"({prefix}_loss, {prefix}_acc or {prefix}_rmse, ...)")  # fmt: skip
     size = len(dataset.train) if dataset.train is not None else dataset.samples
     every = settings.eval.every
     if settings.eval.every_epoch:  # bulk only (config.validate): the steps of one epoch
@@ -575,7 +586,7 @@ def run(
         k, n = job.number
         print(f"[{k}/{n or '?'}] {job.name}: FINISHED  {shown}  "
               f"({time.perf_counter() - started:.1f} s, run {log.run_id})", flush=True)  # fmt: skip
-        return Outcome(log.run_id, metrics, prefix)
+        return Outcome(log.run_id, metrics, prefix, objective)
     print(
         f"run {log.run_id} FINISHED  {shown}\n"
         f"  time: train {training.seconds:.2f}s, compile {training.compile_seconds:.2f}s, "
@@ -584,4 +595,4 @@ def run(
         f"  store: {tracker.uri}  experiment: {cfg.tracking.experiment}\n"
         f"  open:  make ui, then {tracker.ui_url(log.run_id)}"
     )
-    return Outcome(log.run_id, metrics, prefix)
+    return Outcome(log.run_id, metrics, prefix, objective)
