@@ -196,6 +196,19 @@ def test_the_airline_baselines_are_the_figures_the_issue_measured():
                     "snaive": pytest.approx(41.85, abs=0.005)}  # fmt: skip
 
 
+@pytest.mark.parametrize(("name", "season", "steps"), [
+    ("Airline", 12, 144), ("ShampooSales", 12, 36), ("Lynx", None, 114), ("Longley", None, 16),
+    ("Uschange", 4, 187), ("PBS_dataset", 12, 204), ("solar", 48, 289),
+])  # fmt: skip
+def test_every_forecasting_set_aeon_ships_loads_offline_with_its_natural_season(
+    name, season, steps
+):
+    """Months, quarters ("1970 Q1"), half hours with a time zone, plain years."""
+    table = series.load(SeriesConfig(name=name))
+    assert table.season == season and len(table.y[0]) == steps and table.targets
+    assert series.AEON_SETS[name][0].split("/")[0] in table.sources[0].path
+
+
 def _bad(tmp_path, body: str) -> str:
     path = tmp_path / "bad.csv"
     path.write_text(body)

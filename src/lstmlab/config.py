@@ -81,6 +81,9 @@ class Normalize(Enum):
     none = "none"
     # Per feature, mean 0 and standard deviation 1 on the training split's real timesteps.
     zscore = "zscore"
+    # Each sequence on its own, per feature, over its real timesteps (ROCKET's, and the UCR
+    # archive's univariate sets'): the shape of a series, not its level.
+    instance = "instance"
 
 
 class TaskKind(Enum):
@@ -167,8 +170,8 @@ class FixedDataConfig:
     )
     normalize: Normalize = setting(
         Normalize.none,
-        "zscore: per feature, mean 0 and standard "
-        "deviation 1 on the training split's real timesteps.",
+        "zscore: per feature, mean 0 and standard deviation 1 on the training split's real "
+        "timesteps; instance: every sequence on its own (its shape, not its level).",
     )
     padding: Padding = setting(
         Padding.post,

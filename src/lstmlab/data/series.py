@@ -140,7 +140,7 @@ def _clock(column, key: str, where: str) -> tuple[np.ndarray, str]:
         stamps = pd.to_datetime(column, format="mixed")
     except (ValueError, TypeError):
         try:  # quarters ("1970 Q1") and other periods pandas names
-            stamps = pd.Series([pd.Period(str(v)).to_timestamp() for v in values])
+            stamps = pd.Series([pd.Period(str(v).replace(" ", "")).to_timestamp() for v in values])
         except (ValueError, TypeError):
             raise DataError(
                 f"{where}: dataset.time_column={key}: {values[0]!r} is neither a number nor a date"
@@ -151,7 +151,9 @@ def _clock(column, key: str, where: str) -> tuple[np.ndarray, str]:
     monthly = midnight and (stamps.dt.day.nunique() == 1 or stamps.dt.is_month_end.all())
     if monthly:
         return (stamps.dt.year * 12 + stamps.dt.month - 1).to_numpy(np.int64), "months"
-    return (stamps.astype("int64") // 10**9).to_numpy(np.int64), "seconds"
+    # Whole seconds whatever the resolution pandas parsed to (ns, us, ...).
+    seconds = (stamps - pd.Timestamp(0)) // pd.Timedelta(seconds=1)
+    return seconds.to_numpy(np.int64), "seconds"
 
 
 def _spacing(steps: np.ndarray, codes: np.ndarray) -> int:

@@ -149,6 +149,17 @@ def zscore(train: Recorded) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(std > 0, std, 1.0)
 
 
+def instance_zscore(rec: Recorded) -> np.ndarray:
+    """Every sequence scaled on its own: per feature, mean 0 and deviation 1 over its real
+    timesteps (a constant feature maps to 0); padded steps stay 0."""
+    real = _real(rec.lengths, rec.x.shape[1])[..., None]
+    count = np.maximum(real.sum(axis=1, keepdims=True), 1)
+    mean = np.where(real, rec.x, 0.0).sum(axis=1, keepdims=True) / count
+    var = (np.where(real, rec.x - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / count
+    std = np.sqrt(var)
+    return np.where(real, (rec.x - mean) / np.where(std > 0, std, 1.0), 0.0)
+
+
 def pad(
     rec: Recorded, y: np.ndarray, timesteps: int, padding: Padding, pad_value: float
 ) -> Sequences:
@@ -227,6 +238,9 @@ def prepare(loaded: Loaded, cfg: FixedDataConfig, seed: int) -> Dataset:
             for rec, y in parts
         ]  # fmt: skip
         normalization = {"mean": mean.tolist(), "std": std.tolist()}
+    if cfg.normalize is Normalize.instance:
+        parts = [(None, None) if rec is None else (replace(rec, x=instance_zscore(rec)), y)
+                 for rec, y in parts]  # fmt: skip
     target_scale = None
     if regression:
         target_scale = target_statistics(train, y_train)
