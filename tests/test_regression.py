@@ -286,3 +286,21 @@ def test_the_echo_problem_is_not_a_regression(compose_cfg):
 
     with pytest.raises(ConfigError, match="dataset.task=regression: the echo problem's label"):
         to_settings(compose_cfg("experiment=echo", "dataset.task=regression"))
+
+
+def test_instance_normalisation_scales_every_sequence_on_its_own(tmp_path):
+    """dataset.normalize=instance: per sequence and feature, mean 0 and deviation 1 over its
+    real timesteps; padded steps untouched (they stay the pad value)."""
+    from lstmlab.config import Normalize
+
+    rng = np.random.default_rng(4)
+    lengths = rng.integers(3, 9, size=40)
+    path = _npz(tmp_path, n=40, lengths=lengths)
+    data = _dataset(path, normalize=Normalize.instance, test=0.25)
+    for seqs in (data.train, data.test):
+        for x, m in zip(seqs.x, seqs.mask, strict=True):
+            real = x[m]
+            np.testing.assert_allclose(real.mean(axis=0), 0, atol=1e-5)
+            np.testing.assert_allclose(real.std(axis=0), 1, atol=1e-4)
+            assert (x[~m] == 0).all()
+    assert data.normalization is None  # nothing fitted on a split: no statistics to log
