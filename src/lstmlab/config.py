@@ -983,6 +983,12 @@ def validate(cfg: Config) -> None:
         )
     if generated:
         _positive("eval.samples", cfg.eval.samples)
+    prefix = "eval" if generated else "test"
+    objective = cfg.eval.objective
+    if objective is not None and not str(objective).startswith(f"{prefix}_"):
+        raise ConfigError("eval.objective", objective,
+                          f"must be one of this run's held-out metrics, named {prefix}_... "
+                          f"({prefix}_loss, {prefix}_acc or {prefix}_rmse, ...)")  # fmt: skip
     if cfg.eval.show < 0:
         raise ConfigError("eval.show", cfg.eval.show, "must be 0 or more")
     if cfg.seed < 0:

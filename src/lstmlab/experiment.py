@@ -433,10 +433,6 @@ def run(
               file=sys.stderr, flush=True)  # fmt: skip
     prefix = "eval" if dataset.generated else "test"
     objective = settings.eval.objective
-    if objective is not None and not objective.startswith(f"{prefix}_"):
-        raise ConfigError("eval.objective", objective,
-                          f"must be one of this run's held-out metrics, named {prefix}_... "
-                          f"({prefix}_loss, {prefix}_acc or {prefix}_rmse, ...)")  # fmt: skip
     size = len(dataset.train) if dataset.train is not None else dataset.samples
     every = settings.eval.every
     if settings.eval.every_epoch:  # bulk only (config.validate): the steps of one epoch
