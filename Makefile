@@ -19,7 +19,7 @@ REPORT_ARGS ?= --smooth 10
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
         compare-merge-modes echo claim-directions claim-merge-modes echo-solved inspect \
         uea-japanese-vowels uea-basic-motions compare-cells serve doctor sync \
-        airline airline-tutorial shampoo shampoo-tutorial forecasting
+        airline airline-tutorial shampoo shampoo-tutorial forecasting claim-lstm-fcn
 
 install: $(STAMP)
 
@@ -69,6 +69,11 @@ lint: install
 # paper's recipe, beside the published figures (docs/sweeps.md, "The archive benchmark").
 archive-benchmark: install
 	$(BIN)/lstmlab experiment=archive_benchmark $(ARGS)
+
+# FCN against LSTM-FCN with and without its dimension shuffle, every shipped set x 5 seeds,
+# paired by set and seed (docs/sweeps.md, "The recurrent branch's claim").
+claim-lstm-fcn: install
+	$(BIN)/lstmlab experiment=claim_lstm_fcn $(ARGS)
 
 # The handbook (docs/, mkdocs.yml): strict, so a broken link or a page left out of the
 # navigation fails the build.

@@ -107,3 +107,28 @@ def test_every_published_figure_names_its_source():
     # One figure per set and method.
     keys = [(f.dataset, f.method) for f in figures]
     assert len(keys) == len(set(keys))
+
+
+@pytest.mark.slow
+def test_the_lstm_fcn_claim_through_the_cli(tmp_path):
+    """experiment=claim_lstm_fcn at a tiny size: FCN and LSTM-FCN with and without the
+    dimension shuffle on two sets, the verdict on test accuracy paired by set and seed."""
+    store = f"sqlite:///{tmp_path / 'm.db'}"
+    proc = run_cli(
+        tmp_path, "experiment=claim_lstm_fcn", "dataset.name=GunPoint,ItalyPowerDemand",
+        "seed=0,1", "model.recipe.epochs=2", "model.filters=[8,8,8]", f"tracking.uri={store}",
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = [r for r in runs_of(store, "lstmlab") if r.data.tags.get("lstmlab.kind") != "sweep"]
+    assert len(runs) == 12
+    shuffled = {r.data.params["model.dimension_shuffle"] for r in runs
+                if r.data.params["choices.model"].startswith("lstm_fcn")}  # fmt: skip
+    assert shuffled == {"None", "False"}  # null: shuffled, the sets' lengths being fixed
+    assert "claim: The recurrent branch of LSTM-FCN improves on FCN alone" in proc.stdout
+    for pair in ("model=lstm_fcn > model=fcn", "model=lstm_fcn_unshuffled > model=fcn"):
+        (line,) = [x for x in proc.stdout.splitlines() if x.strip().startswith(pair)]
+        assert line.split()[3] == "4"  # 2 sets x 2 seeds, paired
+    assert "  verdict: " in proc.stdout
+    (folder,) = (tmp_path / "multirun").glob("sweep_claim_lstm_fcn_*")
+    assert "verdict:" in (folder / "claims.txt").read_text()

@@ -53,7 +53,45 @@ def test_the_presets_claims_name_configurations_their_sweeps_produce():
                              ("lstm", "lstm_backward", "lstm_backward_tutorial", "bilstm")},
         "claim_merge_modes": {f"merge_mode={m}" for m in ("concat", "sum", "mul", "ave")},
     }  # fmt: skip
+    from omegaconf import OmegaConf
+
+    from lstmlab.config import CONF_DIR
+
+    for preset in ("archive_benchmark", "claim_lstm_fcn"):
+        swept = OmegaConf.load(CONF_DIR / "experiment" / f"{preset}.yaml").hydra.sweeper.params
+        labels[preset] = {f"model={m}" for m in swept.model.split(",")}
+        assert (CONF_DIR / "model" / "lstm_fcn_unshuffled.yaml").is_file()
     for preset, claims in CLAIMS.items():
         for claim in claims:
             named = {x for c in claim.comparisons for x in (c.better, c.worse)} | set(claim.differ)
             assert named <= labels[preset], (preset, claim.text)
+
+
+def test_a_metric_claim_pairs_runs_by_set_and_seed():
+    """test_acc, higher is better, over two sets: the pairs are (set, seed)."""
+    from lstmlab.sweeps.groups import Group, RunRecord
+    from lstmlab.sweeps.report import claim_values
+
+    rng = np.random.default_rng(1)
+    groups = []
+    for name, base in (("GunPoint", 0.9), ("ItalyPowerDemand", 0.6)):
+        for model, gain in (("fcn", 0.0), ("lstm_fcn", 0.03)):
+            g = Group(f"dataset.name={name} model={model}")
+            for seed in range(4):
+                acc = base + gain + 0.002 * rng.standard_normal()
+                g.runs.append(RunRecord(f"{name}{model}{seed}", "", "FINISHED", {"seed": str(seed)},
+                                        {"test_acc": acc}, np.ones(3)))  # fmt: skip
+            groups.append(g)
+    claim = Claim("lstm_fcn beats fcn", (Comparison("model=lstm_fcn", "model=fcn"),),
+                  metric="test_acc", higher=True)  # fmt: skip
+    values = claim_values(claim, groups)
+    assert set(values["model=fcn"]) == {(f"dataset.name={n}", s) for n in ("GunPoint",
+                                        "ItalyPowerDemand") for s in range(4)}  # fmt: skip
+    verdict = judge(claim, values)
+    (t,) = verdict.tested
+    # Paired, the sets' 0.3 gap cancels: the 0.03 gain shows.
+    assert t.seeds == 8 and t.mean_diff == pytest.approx(0.03, abs=0.005)
+    assert verdict.verdict == "holds"
+    against = Claim("fcn beats lstm_fcn", (Comparison("model=fcn", "model=lstm_fcn"),),
+                    metric="test_acc", higher=True)  # fmt: skip
+    assert judge(against, claim_values(against, groups)).verdict == "does not hold"

@@ -6,6 +6,10 @@ same sequences (the training stream depends only on the seed), so configurations
 paired by seed: a two-sided paired t-test on the per-seed differences, Holm-Bonferroni across
 a claim's comparisons, effect size d_z = mean / sd of the differences. "Differ" across more
 than two configurations is Friedman's test, paired by seed as well.
+
+A claim may judge another metric (test_acc, higher is better): "LSTM-FCN improves on FCN" in
+a sweep over sets compares `model=lstm_fcn` with `model=fcn` paired by set and seed (the rest
+of each run's configuration label, and its seed).
 """
 
 from __future__ import annotations
@@ -30,6 +34,22 @@ class Claim:
     comparisons: tuple[Comparison, ...] = ()
     # Also, or only: do the configurations differ at all (Friedman)?
     differ: tuple[str, ...] = ()
+    # What is compared: "loss_auc" (lower is better), or a metric the runs logged.
+    metric: str = "loss_auc"
+    higher: bool = False  # the metric's better direction
+
+
+# The recurrent branch's claim (issue 24), with the paper's dimension shuffle and without.
+LSTM_FCN_OVER_FCN = Claim(
+    "The recurrent branch of LSTM-FCN improves on FCN alone (test accuracy, paired by set and "
+    "seed; with the dimension shuffle and without)",
+    (
+        Comparison("model=lstm_fcn", "model=fcn"),
+        Comparison("model=lstm_fcn_unshuffled", "model=fcn"),
+    ),
+    metric="test_acc",
+    higher=True,
+)
 
 
 MERGE_MODES = tuple(f"merge_mode={m}" for m in ("concat", "sum", "mul", "ave"))
@@ -57,6 +77,16 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
             ),
         ),
     ),
+    # The benchmark's default families have the shuffle only.
+    "archive_benchmark": (
+        Claim(
+            LSTM_FCN_OVER_FCN.text.split(" (")[0] + " (test accuracy, paired by set and seed)",
+            LSTM_FCN_OVER_FCN.comparisons[:1],
+            metric="test_acc",
+            higher=True,
+        ),
+    ),
+    "claim_lstm_fcn": (LSTM_FCN_OVER_FCN,),
 }
 
 
@@ -64,7 +94,9 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
 class Tested:
     comparison: Comparison
     seeds: int
-    mean_diff: float  # AUC(worse) - AUC(better): positive when the claim's direction holds
+    # AUC(worse) - AUC(better), or metric(better) - metric(worse) for a higher-is-better
+    # metric: positive when the claim's direction holds.
+    mean_diff: float
     ci: tuple[float, float]
     d_z: float
     p: float
@@ -79,10 +111,12 @@ class Verdict:
     friedman_p: float | None = None
 
 
-def paired(values: dict[str, dict[int, float]], c: Comparison) -> Tested:
-    """Paired t-test of AUC(worse) - AUC(better) over the seeds both configurations ran."""
+def paired(values: dict[str, dict], c: Comparison, higher: bool = False) -> Tested:
+    """Paired t-test of AUC(worse) - AUC(better) (higher: value(better) - value(worse)) over the
+    keys (seeds, or (rest of the label, seed)) both configurations ran."""
     seeds = sorted(set(values[c.better]) & set(values[c.worse]))
-    d = np.array([values[c.worse][s] - values[c.better][s] for s in seeds])
+    sign = -1.0 if higher else 1.0
+    d = np.array([sign * (values[c.worse][s] - values[c.better][s]) for s in seeds])
     n = len(d)
     if n < 2:
         return Tested(c, n, float(d.mean()) if n else float("nan"), (np.nan, np.nan), np.nan, 1.0)
@@ -90,6 +124,8 @@ def paired(values: dict[str, dict[int, float]], c: Comparison) -> Tested:
     half = stats.t.ppf(1 - ALPHA / 2, n - 1) * sd / np.sqrt(n)
     p = float(stats.ttest_rel([values[c.worse][s] for s in seeds],
                               [values[c.better][s] for s in seeds]).pvalue)  # fmt: skip
+    if not np.isfinite(p):  # every difference the same (a tie on every set): no evidence
+        p = 1.0 if mean == 0 else 0.0
     return Tested(c, n, mean, (mean - half, mean + half), mean / sd if sd > 0 else np.inf, p)
 
 
@@ -107,7 +143,7 @@ def holm(pvalues: list[float]) -> list[float]:
 
 def judge(claim: Claim, values: dict[str, dict[int, float]]) -> Verdict:
     """values: configuration label -> seed -> loss AUC."""
-    tested = [paired(values, c) for c in claim.comparisons]
+    tested = [paired(values, c, claim.higher) for c in claim.comparisons]
     for t, p in zip(tested, holm([t.p for t in tested]), strict=True):
         t.p_holm = p
     friedman_p = None
@@ -134,13 +170,17 @@ def describe(v: Verdict) -> str:
     if v.friedman_p is not None:
         lines.append(f"  configurations differ (Friedman, paired by seed): p = {v.friedman_p:.3g}")
     if v.tested:
-        width = max(len(f"{t.comparison.better} < {t.comparison.worse}") for t in v.tested)
-        lines.append(
-            f"  {'faster < slower':<{width}}  seeds  AUC(slower) - AUC(faster) [95% CI]"
-            "     d_z        p   p_holm"
-        )
+        sep = " > " if v.claim.higher else " < "
+        width = max(len(f"{t.comparison.better}{sep}{t.comparison.worse}") for t in v.tested)
+        if v.claim.metric == "loss_auc":
+            head = f"  {'faster < slower':<{width}}  seeds  AUC(slower) - AUC(faster) [95% CI]"
+        else:
+            m = v.claim.metric
+            head = f"  {'better' + sep + 'worse':<{width}}  pairs  {m}: better - worse [95% CI]"
+            head = head.ljust(width + 45)
+        lines.append(f"{head}     d_z        p   p_holm")
         for t in v.tested:
-            name = f"{t.comparison.better} < {t.comparison.worse}"
+            name = f"{t.comparison.better}{sep}{t.comparison.worse}"
             interval = f"{t.mean_diff:+.4f} [{t.ci[0]:+.4f}, {t.ci[1]:+.4f}]"
             lines.append(
                 f"  {name:<{width}}  {t.seeds:>5}  {interval:<34}"

@@ -230,19 +230,42 @@ def rows_csv(rows: list[dict[str, object]]) -> str:
     return out.getvalue()
 
 
+def claim_values(claim, groups: list[Group]) -> dict[str, dict]:
+    """Per configuration a claim names: its runs' values (loss AUC, or claim.metric) by seed;
+    where the name is one part of longer labels (model=fcn in "dataset.name=GunPoint
+    model=fcn"), by (the rest of the label, seed), so that the runs pair up set by set."""
+    names = {c.better for c in claim.comparisons} | {c.worse for c in claim.comparisons}
+    values: dict[str, dict] = {name: {} for name in names | set(claim.differ)}
+    for g in groups:
+        parts = g.label.split(" ")
+        for name in values:
+            if g.label == name:
+                key = lambda r: r.seed  # noqa: E731
+            elif name in parts:
+                rest = " ".join(p for p in parts if p != name)
+                key = lambda r, rest=rest: (rest, r.seed)  # noqa: E731
+            else:
+                continue
+            for r in g.runs:
+                value = (float(np.mean(r.losses)) if claim.metric == "loss_auc"
+                         else r.metrics.get(claim.metric, np.nan))  # fmt: skip
+                if np.isfinite(value):
+                    values[name][key(r)] = value
+    return values
+
+
 def judge_claims(preset: str, groups: list[Group]) -> str:
     """The verdicts on the claims a preset tests, as text ('' when it tests none)."""
     from lstmlab.sweeps.claims import CLAIMS, METHOD, describe, judge
 
-    aucs = {g.label: g.auc() for g in groups}
     verdicts = []
     for claim in CLAIMS.get(preset, ()):
-        needed = {c.better for c in claim.comparisons} | {c.worse for c in claim.comparisons}
-        missing = sorted((needed | set(claim.differ)) - set(aucs))
+        values = claim_values(claim, groups)
+        missing = sorted(label for label, found in values.items() if not found)
         if missing:
             verdicts.append(f"claim: {claim.text}\n  not tested: no runs of {', '.join(missing)}")
             continue
-        verdicts.append(describe(judge(claim, aucs)))
+        verdicts.append(describe(judge(claim, values)))
     return "\n\n".join([*verdicts, METHOD]) if verdicts else ""
 
 
