@@ -30,6 +30,14 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+
+# LSTM-FCN on JapaneseVowels as lstmlab runs it and as plain Keras fits the same network
+# (plain_keras.py builds it from these overrides): the archive preset, no validation split,
+# a constant learning rate.
+LSTM_FCN = ["experiment=archive", "dataset.name=JapaneseVowels", "model=lstm_fcn",
+            "dataset.validation=0", "eval.every_epoch=false", "schedule.lr_schedule=none",
+            "schedule.early_stopping.patience=0"]  # fmt: skip
+
 PROJECT_ROOT = HERE.parent
 BIN = Path(sys.executable).parent
 
@@ -89,6 +97,12 @@ CASES = [
             "seed=0,1,2",
             "hydra/launcher=basic",
         ],
+    ),
+    Case(
+        "lstm-fcn",
+        "LSTM-FCN on JapaneseVowels, 100 epochs, batch 128",
+        ["lstm-fcn", "--epochs", "100", *(f"--override={o}" for o in LSTM_FCN)],
+        [*LSTM_FCN, "schedule.epochs=100"],
     ),
     Case(
         "merge-modes",
@@ -265,6 +279,14 @@ def goals(rows: list[tuple[Case, Measure, Measure]]) -> list[str]:
         checks.append(("per-timestep regression eval_rmse not above plain Keras' by 10%",
                        reg.eval_acc <= 1.1 * p.eval_acc,
                        f"{reg.eval_acc:.4f} vs {p.eval_acc:.4f}"))  # fmt: skip
+    if "lstm-fcn" in found:
+        p, lab = found["lstm-fcn"]
+        r = lab.steps_per_s / p.steps_per_s
+        d = (lab.eval_acc - p.eval_acc) * 100
+        checks.append(("LSTM-FCN on JapaneseVowels trains >= 3x faster than Keras' fit", r >= 3,
+                       f"{r:.1f}x"))  # fmt: skip
+        checks.append(("LSTM-FCN test_acc within 1 point of Keras' fit", abs(d) <= 1,
+                       f"{d:+.2f} points"))  # fmt: skip
     if "merge-modes" in found:
         _, lab = found["merge-modes"]
         checks.append(("compare_merge_modes end to end <= 8 s", lab.wall <= 8, f"{lab.wall:.1f} s"))

@@ -70,6 +70,36 @@ def evaluate(model, n_timesteps, samples):
     return acc
 
 
+def lstm_fcn(overrides, epochs, seed):
+    """Test accuracy and fit seconds of LSTM-FCN on JapaneseVowels: the data (z-scored, padded
+    and masked) and network lstmlab builds from overrides (bench.py's LSTM-FCN case), fitted
+    with model.fit in batches of the recipe's 128, as the LSTM-FCN authors' code fits it."""
+    import numpy as np
+    from hydra import compose, initialize_config_dir
+
+    from lstmlab.config import CONF_DIR, register_configs, to_settings
+    from lstmlab.data import load
+    from lstmlab.models import build_model
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", [*overrides, f"schedule.epochs={epochs}", f"seed={seed}"])
+    settings = to_settings(cfg)
+    data = load(settings)
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = build_model(settings.model, data.task)
+    batch = min(settings.schedule.batch_size, len(data.train))
+    t0 = time.perf_counter()
+    model.fit(data.train.x, data.task.targets(data.train.y), epochs=epochs, batch_size=batch,
+              verbose=0)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    p = model.predict(data.test.x, verbose=0)
+    acc = float(np.mean(np.argmax(p, axis=-1) == data.test.y))
+    return acc, seconds, epochs * -(-len(data.train) // batch)
+
+
 def japanese_vowels(units, epochs, batch_size, seed):
     """Test accuracy and fit seconds of a BiLSTM on JapaneseVowels, as the Keras docs do it."""
     import keras
@@ -105,7 +135,7 @@ def japanese_vowels(units, epochs, batch_size, seed):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("case", choices=["online", "bulk", "merge-modes", "uea"])
+    parser.add_argument("case", choices=["online", "bulk", "merge-modes", "uea", "lstm-fcn"])
     parser.add_argument("--bidirectional", action="store_true")
     parser.add_argument("--units", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=1000)
@@ -114,6 +144,7 @@ def main() -> None:
     parser.add_argument("--eval-samples", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--regression", action="store_true")
+    parser.add_argument("--override", action="append", default=[], help="lstm-fcn: lstmlab's")
     args = parser.parse_args()
     global REGRESSION
     REGRESSION = args.regression
@@ -133,6 +164,9 @@ def main() -> None:
         steps = -(-args.samples // args.batch_size)
         result = {"train_seconds": time.perf_counter() - t0, "steps": steps}
         result["eval_acc"] = evaluate(model, n_timesteps, args.eval_samples)
+    elif args.case == "lstm-fcn":
+        acc, seconds, steps = lstm_fcn(args.override, args.epochs, 0)
+        result = {"train_seconds": seconds, "steps": steps, "eval_acc": acc}
     elif args.case == "uea":
         runs = [japanese_vowels(args.units, args.epochs, args.batch_size, seed)
                 for seed in range(args.seeds)]  # fmt: skip
