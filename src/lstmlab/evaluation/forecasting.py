@@ -48,8 +48,6 @@ class ForecastEvaluation:
     origins: np.ndarray
     # Test part only: name -> (n, H, K) forecasts of the baselines.
     baselines: dict[str, np.ndarray] = field(default_factory=dict)
-    # Kept for the predictions artifact's shape across kinds of task.
-    mask: np.ndarray | None = None
 
     def metrics(self, prefix: str) -> dict[str, float]:
         found = {f"{prefix}_loss": self.loss}
