@@ -19,7 +19,7 @@ REPORT_ARGS ?= --smooth 10
         seed-bulk-bilstm seed-online-lstm seed-online-bilstm compare-directions \
         compare-merge-modes echo claim-directions claim-merge-modes echo-solved inspect \
         uea-japanese-vowels uea-basic-motions compare-cells serve doctor sync \
-        airline airline-tutorial shampoo shampoo-tutorial forecasting claim-lstm-fcn
+        airline airline-tutorial shampoo shampoo-tutorial forecasting claim-lstm-fcn archive-rocket
 
 install: $(STAMP)
 
@@ -69,6 +69,12 @@ lint: install
 # paper's recipe, beside the published figures (docs/sweeps.md, "The archive benchmark").
 archive-benchmark: install
 	$(BIN)/lstmlab experiment=archive_benchmark $(ARGS)
+
+# ROCKET (random kernels, a ridge head in closed form) on the two regression sets aeon ships x
+# ROCKET_SEEDS seeds, with its report (docs/results.md: Covid3Month's <= 0.040 goal).
+ROCKET_SEEDS ?= 5
+archive-rocket: install
+	$(BIN)/lstmlab -m experiment=archive_rocket dataset.name=Covid3Month,CardanoSentiment 'seed=range(0,$(ROCKET_SEEDS))' tracking.report=true $(ARGS)
 
 # FCN against LSTM-FCN with and without its dimension shuffle, every shipped set x 5 seeds,
 # paired by set and seed (docs/sweeps.md, "The recurrent branch's claim").

@@ -37,7 +37,7 @@ def test_presets_listed():
 def test_every_preset_composes_and_validates(compose_cfg, preset):
     settings = to_settings(compose_cfg(f"experiment={preset}"))
     assert settings.seed == 0
-    assert settings.model.units > 0
+    assert getattr(settings.model, "units", None) or settings.model.kind == "rocket"
 
 
 def test_default_config(compose_cfg, project_root):

@@ -24,7 +24,7 @@ from lstmlab.sweeps.preflight import check, jobs
         (
             ["experiment=nope"],
             "experiment=nope: no such option; allowed: one of airline, airline_tutorial, archive, "
-            "archive_benchmark, archive_regression, claim_",
+            "archive_benchmark, archive_regression, archive_rocket, claim_",
         ),
         (["schedule=fast"], "schedule=fast: no such option; allowed: one of bulk, online"),
         (["dataset.timesteps=-1"], "dataset.timesteps=-1: must be a positive integer"),

@@ -437,6 +437,29 @@ class MlstmFcnConfig(LstmFcnConfig):
 
 
 @dataclass
+class RocketConfig:
+    """ROCKET (Dempster, Petitjean & Webb 2020): random convolution kernels, each pooled to the
+    proportion of positive values and the maximum, a linear head fitted in closed form by ridge
+    regression (sklearn's RidgeCV / RidgeClassifierCV, the penalty chosen by leave-one-out
+    cross-validation, as aeon's RocketRegressor and RocketClassifier do). Not recurrent: the
+    non-deep baseline the archive results are judged against. No optimizer steps: the
+    schedule's epochs, batches and learning-rate keys do not apply."""
+
+    kind: str = setting("rocket", "Which builder: rocket (models/rocket.py).")
+    kernels: int = setting(10000, "Random kernels (ROCKET's 10,000); each gives 2 features; >= 1.")
+    alphas: list[float] = setting(
+        help="Ridge penalties tried by leave-one-out cross-validation (ROCKET's 10 values "
+        "from 1e-3 to 1e3); each > 0.",
+        factory=lambda: [float(f"{10 ** (-3 + 6 * i / 9):.6g}") for i in range(10)],
+    )
+    recipe: RecipeConfig = setting(
+        help="experiment=archive copies it into schedule.*; ridge regression takes no steps, "
+        "so only the one epoch it is fitted in.",
+        factory=lambda: RecipeConfig(epochs=1),
+    )
+
+
+@dataclass
 class CustomModelConfig:
     """A user's builder: ``_target_(task, **kwargs) -> keras.Model``; lstmlab compiles it with
     Adam(learning_rate) and the task's loss."""
@@ -712,6 +735,7 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("model", "fcn_schema"): FcnConfig,
     ("model", "lstm_fcn_schema"): LstmFcnConfig,
     ("model", "mlstm_fcn_schema"): MlstmFcnConfig,
+    ("model", "rocket_schema"): RocketConfig,
     ("schedule", "online_schema"): OnlineConfig,
     ("schedule", "bulk_schema"): BulkConfig,
     ("tracking", "tracking_schema"): TrackingConfig,
@@ -834,7 +858,17 @@ def units_of(model: ModelConfig) -> list[int]:
     return [model.units] * model.layers
 
 
-def _validate_model(model: ModelConfig | CustomModelConfig | FcnConfig) -> None:
+def _validate_rocket(model: RocketConfig) -> None:
+    _positive("model.kernels", model.kernels)
+    alphas = list(model.alphas)
+    if not alphas or not all(isinstance(a, int | float) and a > 0 for a in alphas):
+        raise ConfigError("model.alphas", alphas, "must be a list of penalties, each > 0")
+
+
+def _validate_model(model: ModelConfig | CustomModelConfig | FcnConfig | RocketConfig) -> None:
+    if isinstance(model, RocketConfig):
+        _validate_rocket(model)
+        return
     if not model.learning_rate > 0:
         raise ConfigError("model.learning_rate", model.learning_rate, "must be > 0")
     if isinstance(model, CustomModelConfig):
@@ -957,6 +991,16 @@ def validate(cfg: Config) -> None:
         raise ConfigError("schedule.resume", "must",
                           "continues from checkpoints: set schedule.checkpoint_every")  # fmt: skip
     stop = sched.early_stopping
+    if isinstance(cfg.model, RocketConfig):  # fitted in closed form: no steps, no rate
+        steps_only = {"early_stopping.patience": (stop.patience, 0),
+                      "lr_schedule": (sched.lr_schedule.value, "none")}  # fmt: skip
+        for key, (value, off) in steps_only.items():
+            if value != off:
+                raise ConfigError(
+                    f"schedule.{key}", value,
+                    "model=rocket is fitted in closed form (ridge regression), without steps "
+                    f"to stop or schedule: set schedule.{key}={off}",
+                )  # fmt: skip
     if stop.patience < 0:
         raise ConfigError("schedule.early_stopping.patience", stop.patience,
                           "must be 0 (off) or more")  # fmt: skip
@@ -973,7 +1017,8 @@ def validate(cfg: Config) -> None:
     if cfg.eval.every_epoch and not isinstance(sched, BulkConfig):
         raise ConfigError("eval.every_epoch", "true",
                           "needs epochs: use schedule=bulk, or eval.every (steps)")  # fmt: skip
-    _validate_lr_schedule(sched, cfg.model.learning_rate, cfg.eval.validating)
+    if not isinstance(cfg.model, RocketConfig):
+        _validate_lr_schedule(sched, cfg.model.learning_rate, cfg.eval.validating)
     generated = isinstance(data, GeneratedConfig)
     if isinstance(sched, BulkConfig) and generated and sched.batch_size > data.samples:
         raise ConfigError(

@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from lstmlab.config import MB, BulkConfig, Config, ConfigError, CustomModelConfig, fingerprint
+from lstmlab.config import (
+    MB,
+    BulkConfig,
+    Config,
+    ConfigError,
+    CustomModelConfig,
+    RocketConfig,
+    fingerprint,
+)
 from lstmlab.data import DataError, Dataset, load, rngs
 
 if TYPE_CHECKING:
@@ -422,7 +430,12 @@ def run(
     # Built before the MLflow run: a model that does not fit the task (model.head on
     # per-timestep labels, a custom model with the wrong output) is a ConfigError, no run.
     _check_task(settings, task)
-    model = reuse(build_model(settings.model, task), program_key(settings, task))
+    model = build_model(settings.model, task, settings.seed)
+    # ROCKET's layers depend on its seed's kernels (how many of each length and dilation),
+    # and it has no training program to keep.
+    closed_form = isinstance(settings.model, RocketConfig)
+    if not closed_form:
+        model = reuse(model, program_key(settings, task))
     if tracker is None:
         tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
@@ -456,11 +469,15 @@ def run(
         log.every(settings.tracking.log_every or math.ceil(steps / POINTS_PER_RUN))
         if resume is not None and "blocks" in resume.extra:
             log.restore_blocks(resume.extra["blocks"])
-        if not job.in_sweep:
+        if not job.in_sweep and closed_form:
+            print(f"fitting {model.name} ({settings.model.kernels} kernels) on {task.name} by "
+                  "ridge regression (no steps: the schedule's keys do not apply)")  # fmt: skip
+        elif not job.in_sweep:
             validating = f", validating every {every}" if every else ""
             print(f"training {model.name} on {task.name}: {steps} steps "
                   f"({settings.schedule.name}){validating}")  # fmt: skip
-        progress = Progress(steps, job.name, Progress.mode_for(job.in_sweep))
+        progress = Progress(0 if closed_form else steps, job.name,
+                            Progress.mode_for(job.in_sweep or closed_form))  # fmt: skip
 
         scheduled = settings.schedule.lr_schedule.value != "none"
         target_std = dataset.target_scale[1] if dataset.target_scale else 1.0
@@ -516,10 +533,21 @@ def run(
             return metrics
 
         try:
-            training = train(
-                model, task, settings.schedule, dataset, train_rng, log_steps,
-                validate if every else None, every, stop, save if saving else None, resume,
-            )  # fmt: skip
+            if closed_form:
+                from lstmlab.training import ridge
+
+                validation = validate if dataset.validation is not None else None
+                training, alpha = ridge.fit(model, task, dataset, train_rng,
+                                            settings.model.alphas, validation)  # fmt: skip
+                name = "train_rmse" if task.regression else "train_acc"
+                score = training.accs[0] * (target_std if task.regression else 1.0)
+                log.metrics({"train_loss": training.losses[0], name: score,
+                             "ridge_alpha": alpha}, step=1)  # fmt: skip
+            else:
+                training = train(
+                    model, task, settings.schedule, dataset, train_rng, log_steps,
+                    validate if every else None, every, stop, save if saving else None, resume,
+                )  # fmt: skip
         finally:
             progress.close()
         # Every per-step metric written before the rest: what training waited for logging.
@@ -550,14 +578,15 @@ def run(
         elif not dataset.generated:
             metrics.update(_per_class(log, result, dataset, f"{job.name}: {model.name}"))
         log.metrics(metrics)
-        fig = plots.loss_curve(
-            training.losses, f"{job.name}: {model.name} on {task.name}",
-            training.accs * target_std if task.regression else training.accs,
-            training.validations, training.best_step,
-            "rmse" if task.regression else "acc",
-        )  # fmt: skip
-        log.figure(fig, "loss_curve.png")
-        plots.close(fig)
+        if not closed_form:  # a closed-form fit has no curve
+            fig = plots.loss_curve(
+                training.losses, f"{job.name}: {model.name} on {task.name}",
+                training.accs * target_std if task.regression else training.accs,
+                training.validations, training.best_step,
+                "rmse" if task.regression else "acc",
+            )  # fmt: skip
+            log.figure(fig, "loss_curve.png")
+            plots.close(fig)
         if cfg.tracking.log_model:
             served = model
             if dataset.target_scale is not None:  # predictions in the target's units

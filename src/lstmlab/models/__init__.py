@@ -2,7 +2,8 @@
 
 One module per family of the ``model`` config group: ``recurrent`` (the stacked LSTM / GRU /
 SimpleRNN models and a user's builder, model=custom), ``fcn``, ``lstm_fcn`` (and ALSTM-FCN),
-``mlstm_fcn``; ``blocks`` holds the layers the convolutional families share.
+``mlstm_fcn``, ``rocket`` (random convolutions and a ridge head, the non-deep baseline);
+``blocks`` holds the layers the convolutional families share.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ if TYPE_CHECKING:
     from lstmlab.data import Task
 
 
-def build_model(cfg: Any, task: Task) -> keras.Model:
+def build_model(cfg: Any, task: Task, seed: int = 0) -> keras.Model:
     """The compiled model of a model config: Adam(cfg.learning_rate), the task's loss,
-    accuracy. ConfigError (one line) when the model cannot take the task."""
-    from lstmlab.config import FcnConfig, LstmFcnConfig, MlstmFcnConfig
+    accuracy. ConfigError (one line) when the model cannot take the task. seed: ROCKET's
+    kernels (the other families draw from Keras' seed, set by experiment.prepare_tensorflow)."""
+    from lstmlab.config import FcnConfig, LstmFcnConfig, MlstmFcnConfig, RocketConfig
     from lstmlab.models import recurrent
 
+    if isinstance(cfg, RocketConfig):
+        from lstmlab.models import rocket
+
+        return recurrent.compiled(rocket.build(cfg, task, seed), cfg, task)
     if not isinstance(cfg, FcnConfig):
         return recurrent.build_model(cfg, task)
     if isinstance(cfg, MlstmFcnConfig):
@@ -37,3 +43,4 @@ def register_layers() -> None:
     loads (tracking.serving's pyfunc loader, lstmlab-sync)."""
     import lstmlab.models.blocks  # noqa: F401
     import lstmlab.models.recurrent  # noqa: F401
+    import lstmlab.models.rocket  # noqa: F401

@@ -52,7 +52,8 @@ def build_model(cfg: ModelConfig | CustomModelConfig, task: Task) -> keras.Model
 def compiled(model: keras.Model, cfg: Any, task: Task) -> keras.Model:
     """model compiled as every family is: Adam(cfg.learning_rate), the task's loss, accuracy."""
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
+        # ROCKET's head is fitted by ridge regression, never stepped: it has no rate.
+        optimizer=keras.optimizers.Adam(learning_rate=getattr(cfg, "learning_rate", 0.001)),
         loss=loss_for(task, _loss_name(cfg, task)),
         # Regression: the batch's RMSE (in training units) in the step metric's place.
         metrics=[keras.metrics.RootMeanSquaredError(name="rmse")]
