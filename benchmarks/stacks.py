@@ -10,13 +10,23 @@ cumsum batches (the default run's shapes: batch 1, 10 steps, 1 feature, per-time
   product (``einsum('kbf,kfg->kbg')``); one Adam over the stacked variables (Adam is
   elementwise, and the loss is the sum of the seeds' losses, so seed k's update is exactly its
   own);
+- ``blockdiag``: the K seeds side by side as one wide network, every kernel block-diagonal
+  over the seeds (one large matrix product per gate computation instead of K small ones; the
+  off-diagonal blocks' gradients zeroed, so Adam leaves them at zero);
 - ``vmap``: Keras 3's ``model.stateless_call`` vectorised over the seed axis with
   ``tf.vectorized_map`` (the gradient taken through the vectorised call), as a plain graph:
   XLA cannot compile it.
 
 It also checks that the stack computes what each seed computes alone: seed k of a K-stack
 against a 1-stack of seed k (same initial weights, same batches), and the 1-stack against the
-Keras model in lstmlab's loop. Run:
+Keras model in lstmlab's loop.
+
+Measured 2026-12-07 (2 cores, `--stacks 1 10 --steps 1000 --no-vmap`): one Keras seed 11,598
+steps/s; stacked K=10 2,004 steps/s (1.73x one seed's seed-steps/s; 2.55x on 11-30); blockdiag
+K=10 1,132 steps/s (0.98x): the wide products cost what the K small ones saved. A 10-seed step
+takes 5.8x one seed's: at batch 1 the stack's cost grows with K almost linearly on XLA's CPU
+backend, so the issue's 5x needs the per-step cost profiled first (which ops grow with K).
+Run:
 
     .venv/bin/python benchmarks/stacks.py
     .venv/bin/python benchmarks/stacks.py --stacks 1 10 --steps 2000 --repeats 3
@@ -51,7 +61,7 @@ def keras_model(seed: int) -> keras.Model:
     h = keras.layers.Bidirectional(keras.layers.LSTM(UNITS, return_sequences=True))(inputs)
     outputs = keras.layers.Dense(1, activation="sigmoid")(h)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="binary_crossentropy",
+    model.compile(optimizer=keras.optimizers.Adam(0.001), loss=keras.losses.BinaryCrossentropy(),
                   metrics=["accuracy"])  # fmt: skip
     return model
 
@@ -103,6 +113,93 @@ def stacked_loop(weights: list[tf.Variable]):
                                            axis=[1, 2, 3])  # fmt: skip
                 loss = tf.reduce_sum(per_seed)
             optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
+            at = tf.reshape(i, (1, 1))
+            return i + 1, tf.tensor_scatter_nd_update(losses, at, per_seed[None])
+
+        zeros = tf.zeros((tf.shape(xs)[0], tf.shape(xs)[1]))
+        _, losses = tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), zeros))
+        return losses
+
+    return run
+
+
+def _block_diagonal(blocks: np.ndarray, gates: int) -> np.ndarray:
+    """(K, rows, gates * U) per-seed kernels -> (K * rows, K * gates * U), seed k's block on
+    the diagonal, its columns gate by gate as the seed's own (i, f, c, o per seed)."""
+    k, rows, cols = blocks.shape
+    out = np.zeros((k * rows, k * cols), blocks.dtype)
+    for j in range(k):
+        out[j * rows : (j + 1) * rows, j * cols : (j + 1) * cols] = blocks[j]
+    return out
+
+
+def blockdiag_weights(models: list[keras.Model]) -> tuple[list[tf.Variable], list[tf.Tensor]]:
+    """The K seeds as one wide network: every kernel block-diagonal over the seeds (inputs,
+    states and outputs side by side, seed after seed), biases concatenated; and the masks that
+    keep the off-diagonal blocks at zero (their gradients are zeroed, and Adam leaves a weight
+    whose gradients are all zero where it is)."""
+    stacked = [np.stack(ws) for ws in zip(*(m.get_weights() for m in models), strict=True)]
+    weights, masks = [], []
+    for w in stacked:
+        if w.ndim == 3:
+            wide = _block_diagonal(w, 1)
+            weights.append(tf.Variable(wide))
+            masks.append(tf.constant(_block_diagonal(np.ones_like(w), 1)))
+        else:
+            weights.append(tf.Variable(w.reshape(-1)))
+            masks.append(tf.ones(w.size))
+    return weights, masks
+
+
+def _wide_direction(x, kernel, recurrent, bias, k: int, reverse: bool):
+    """One LSTM direction of K side-by-side seeds: x (B, T, K*F) -> (B, T, K*U)."""
+    b = tf.shape(x)[0]
+    h = tf.zeros((b, k * UNITS))
+    c = tf.zeros((b, k * UNITS))
+    projected = tf.einsum("btf,fg->btg", x, kernel) + bias
+    outputs = []
+    steps = range(TIMESTEPS - 1, -1, -1) if reverse else range(TIMESTEPS)
+    for t in steps:
+        z = tf.reshape(projected[:, t] + tf.matmul(h, recurrent), (b, k, 4, UNITS))
+        i, f, g, o = tf.unstack(z, axis=2)
+        c = tf.sigmoid(f) * tf.reshape(c, (b, k, UNITS)) + tf.sigmoid(i) * tf.tanh(g)
+        h = tf.reshape(tf.sigmoid(o) * tf.tanh(c), (b, k * UNITS))
+        c = tf.reshape(c, (b, k * UNITS))
+        outputs.append(h)
+    if reverse:
+        outputs.reverse()
+    return tf.stack(outputs, axis=1)
+
+
+def blockdiag_forward(weights, x, k: int):
+    """x (K, B, T, F) -> (K, B, T, 1)."""
+    fk, fr, fb, bk, br, bb, dk, db = weights
+    kb, b = tf.shape(x)[1], TIMESTEPS
+    wide = tf.reshape(tf.transpose(x, (1, 2, 0, 3)), (kb, b, k * FEATURES))
+    fw = _wide_direction(wide, fk, fr, fb, k, False)
+    bw = _wide_direction(wide, bk, br, bb, k, True)
+    # Keras' Bidirectional concatenates per seed: [forward_k, backward_k]; the dense kernel's
+    # rows are seed after seed, each forward then backward.
+    h = tf.concat([tf.reshape(fw, (kb, b, k, UNITS)), tf.reshape(bw, (kb, b, k, UNITS))], -1)
+    out = tf.einsum("btg,go->bto", tf.reshape(h, (kb, b, k * 2 * UNITS)), dk) + db
+    return tf.sigmoid(tf.transpose(out, (2, 0, 1))[..., None])
+
+
+def blockdiag_loop(weights: list[tf.Variable], masks: list[tf.Tensor], k: int):
+    optimizer = keras.optimizers.Adam(0.001)
+    optimizer.build(weights)
+
+    @tf.function(jit_compile=True, autograph=False)
+    def run(xs, ys, n):
+        def body(i, losses):
+            x, y = tf.gather(xs, i), tf.gather(ys, i)
+            with tf.GradientTape() as tape:
+                p = tf.clip_by_value(blockdiag_forward(weights, x, k), 1e-7, 1 - 1e-7)
+                per_seed = -tf.reduce_mean(y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p),
+                                           axis=[1, 2, 3])  # fmt: skip
+                loss = tf.reduce_sum(per_seed)
+            grads = [g * m for g, m in zip(tape.gradient(loss, weights), masks, strict=True)]
+            optimizer.apply_gradients(zip(grads, weights, strict=True))
             at = tf.reshape(i, (1, 1))
             return i + 1, tf.tensor_scatter_nd_update(losses, at, per_seed[None])
 
@@ -209,7 +306,7 @@ def main() -> None:
     one = [keras_speed(args.steps) for _ in range(args.repeats)]
     base = statistics.median(s for _, s in one)
     rows.append(("keras (lstmlab's loop)", 1, statistics.median(c for c, _ in one), base))
-    for name in ("stacked", "vmap"):
+    for name in ("stacked", "blockdiag", "vmap"):
         if name == "vmap" and args.no_vmap:
             continue
         for k in args.stacks:
@@ -220,6 +317,8 @@ def main() -> None:
                 try:
                     if name == "stacked":
                         run = stacked_loop(stacked_weights(models))
+                    elif name == "blockdiag":
+                        run = blockdiag_loop(*blockdiag_weights(models), k)
                     else:
                         run = vmap_loop(models)[0]
                     seen.append(timed(run, xs, ys))
