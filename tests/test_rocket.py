@@ -219,3 +219,22 @@ def test_a_saved_rocket_loads_with_its_kernels(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "r.keras")
     x = np.random.default_rng(1).normal(size=(2, 16, 2)).astype(np.float32)
     np.testing.assert_allclose(_features(loaded, x), _features(model, x), rtol=1e-6)
+
+
+def test_the_archive_recipe_fits_rocket_on_the_whole_training_split(compose_cfg):
+    """experiment=archive takes the held-out share from the model's recipe: 20% for the deep
+    families, none for ROCKET (leave-one-out picks its penalty), and ROCKET's epoch-wise
+    validation flag does not ask for a split it will not use."""
+    from lstmlab.config import validate
+
+    rocket_run = to_settings(compose_cfg("experiment=archive", "model=rocket"))
+    validate(rocket_run)
+    assert rocket_run.dataset.validation == 0.0 and rocket_run.eval.every_epoch
+    fcn_run = to_settings(compose_cfg("experiment=archive", "model=fcn"))
+    assert fcn_run.dataset.validation == 0.2
+    from omegaconf import OmegaConf
+
+    from lstmlab.config import CONF_DIR
+
+    preset = OmegaConf.load(CONF_DIR / "experiment" / "archive_benchmark.yaml")
+    assert "rocket" in preset.hydra.sweeper.params.model.split(",")

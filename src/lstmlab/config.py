@@ -455,7 +455,7 @@ class RocketConfig:
     recipe: RecipeConfig = setting(
         help="experiment=archive copies it into schedule.*; ridge regression takes no steps, "
         "so only the one epoch it is fitted in.",
-        factory=lambda: RecipeConfig(epochs=1),
+        factory=lambda: RecipeConfig(epochs=1, validation=0.0),
     )
 
 
@@ -551,6 +551,12 @@ class RecipeConfig:
         0,
         "Early stopping on the validation split, in epochs without improvement (0: off). "
         "The papers had no validation split; lstmlab's archive runs hold 20% out.",
+    )
+    validation: float = setting(
+        0.2,
+        "The share of the training split held out to validate on (dataset.validation), in "
+        "[0, 1): 20% for the deep families, 0 for ROCKET (its ridge penalty is chosen by "
+        "leave-one-out cross-validation on the whole split).",
     )
 
 
@@ -779,7 +785,9 @@ def _validate_generated(data: GeneratedConfig, ev: EvalConfig) -> None:
         _positive("dataset.validation_samples", data.validation_samples)
 
 
-def _validate_fixed(data: FixedDataConfig, ev: EvalConfig) -> None:
+def _validate_fixed(data: FixedDataConfig, ev: EvalConfig, steps: bool = True) -> None:
+    """steps: the model trains by optimizer steps (ROCKET's closed-form fit validates once,
+    after the fit, whatever eval.every says)."""
     if not 0.0 <= data.validation < 1.0:
         raise ConfigError("dataset.validation", data.validation, "must be a fraction in [0, 1)")
     if data.test is not None and not 0.0 < data.test < 1.0:
@@ -794,7 +802,7 @@ def _validate_fixed(data: FixedDataConfig, ev: EvalConfig) -> None:
         )
     if data.split_seed is not None and data.split_seed < 0:
         raise ConfigError("dataset.split_seed", data.split_seed, "must be 0 or more, or null")
-    if ev.validating and not data.validation:
+    if ev.validating and steps and not data.validation:
         key = "eval.every" if ev.every else "eval.every_epoch"
         raise ConfigError(
             key,
@@ -962,7 +970,7 @@ def validate(cfg: Config) -> None:
     elif isinstance(data, SeriesConfig):
         _validate_series(data, cfg.eval)
     else:
-        _validate_fixed(data, cfg.eval)
+        _validate_fixed(data, cfg.eval, steps=not isinstance(cfg.model, RocketConfig))
     if cfg.eval.backtest < 0 or cfg.eval.backtest == 1:
         raise ConfigError("eval.backtest", cfg.eval.backtest, "must be 0 (off) or 2 or more folds")
     if cfg.eval.backtest and not isinstance(data, SeriesConfig):
