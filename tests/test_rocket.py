@@ -238,3 +238,24 @@ def test_the_archive_recipe_fits_rocket_on_the_whole_training_split(compose_cfg)
 
     preset = OmegaConf.load(CONF_DIR / "experiment" / "archive_benchmark.yaml")
     assert "rocket" in preset.hydra.sweeper.params.model.split(",")
+
+
+def test_rocket_forecasts_windows_of_a_series(tmp_path, store):
+    """dataset=series: ROCKET's features of each look-back window, a ridge head for the
+    horizon, the forecast inverted and judged beside the baselines like any model's."""
+    proc = run_cli(tmp_path, "dataset=series", "dataset.name=Airline", "dataset.lookback=12",
+                   "dataset.horizon=2", "dataset.test=24", "dataset.log=true", "model=rocket",
+                   "model.kernels=200", "schedule=bulk", "tracking.log_model=false",
+                   f"tracking.uri={store}", "tracking.experiment=air")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = runs_of(store, "air")
+    m = run.data.metrics
+    assert {
+        "test_rmse",
+        "test_rmse_h1",
+        "naive_test_rmse",
+        "snaive_test_rmse",
+        "test_skill",
+    } <= set(m)
+    # Better than persistence on a trending, seasonal series, even with 200 kernels.
+    assert m["test_rmse"] < m["naive_test_rmse"]
