@@ -32,7 +32,7 @@ def draw_kernels(task: Task, n: int, seed: int) -> list[dict]:
     weights (length, features, k), biases (k,) and how many of the k (the first) pad."""
     rng = np.random.default_rng(seed)
     steps, channels = task.timesteps, task.features
-    lengths = rng.choice([n for n in LENGTHS if n <= steps], n)
+    lengths = rng.choice([length for length in LENGTHS if length <= steps], n)
     groups: dict[tuple[int, int], list[tuple[bool, np.ndarray, float]]] = {}
     for length in lengths:
         used = int(2 ** rng.uniform(0, np.log2(min(channels, length) + 1)))
