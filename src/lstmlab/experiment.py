@@ -315,6 +315,21 @@ def _forecast_figures(log, result, dataset: Dataset, folds: int, title: str) -> 
             "backtest_wins": float((rmse < best).mean())}  # fmt: skip
 
 
+def _fit_ridge(log, model, dataset: Dataset, rng: np.random.Generator, alphas,
+               validate: Callable[[int], dict[str, float]], target_std: float):  # fmt: skip
+    """ROCKET's head fitted in closed form, its one "step" logged: the training loss, RMSE
+    (in the target's units) or accuracy, and the penalty leave-one-out chose."""
+    from lstmlab.training import ridge
+
+    task = dataset.task
+    training, alpha = ridge.fit(model, task, dataset, rng, alphas,
+                                validate if dataset.validation is not None else None)  # fmt: skip
+    name = "train_rmse" if task.regression else "train_acc"
+    score = training.accs[0] * (target_std if task.regression else 1.0)
+    log.metrics({"train_loss": training.losses[0], name: score, "ridge_alpha": alpha}, step=1)
+    return training
+
+
 def _predictions(log, **arrays: np.ndarray) -> None:
     """The test split's predictions as the artifact evaluation.PREDICTIONS: a classification's
     probabilities (p), a regression's values in the target's units (yhat), with y and mask."""
@@ -534,15 +549,8 @@ def run(
 
         try:
             if closed_form:
-                from lstmlab.training import ridge
-
-                validation = validate if dataset.validation is not None else None
-                training, alpha = ridge.fit(model, task, dataset, train_rng,
-                                            settings.model.alphas, validation)  # fmt: skip
-                name = "train_rmse" if task.regression else "train_acc"
-                score = training.accs[0] * (target_std if task.regression else 1.0)
-                log.metrics({"train_loss": training.losses[0], name: score,
-                             "ridge_alpha": alpha}, step=1)  # fmt: skip
+                training = _fit_ridge(log, model, dataset, train_rng, settings.model.alphas,
+                                      validate, target_std)  # fmt: skip
             else:
                 training = train(
                     model, task, settings.schedule, dataset, train_rng, log_steps,
