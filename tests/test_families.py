@@ -14,7 +14,9 @@ from conftest import run_cli, runs_of
 from mlflow.tracking import MlflowClient
 
 from lstmlab.config import (
+    AttentionMode,
     BulkConfig,
+    Cell,
     ConfigError,
     Direction,
     FcnConfig,
@@ -42,6 +44,21 @@ FAMILIES = {
     "alstm_fcn": LstmFcnConfig(**SMALL, units=3, attention=True),
     "alstm_fcn-backward": LstmFcnConfig(
         **SMALL, units=3, attention=True, direction=Direction.backward
+    ),  # fmt: skip
+    "alstm_fcn-bi-unshuffled": LstmFcnConfig(
+        **SMALL,
+        units=3,
+        attention=True,
+        direction=Direction.bidirectional,
+        dimension_shuffle=False,
+    ),  # fmt: skip
+    "alstm_fcn-pooling-backward-gru": LstmFcnConfig(
+        **SMALL,
+        units=3,
+        attention=True,
+        attention_mode=AttentionMode.pooling,
+        direction=Direction.backward,
+        cell=Cell.gru,
     ),  # fmt: skip
     "mlstm_fcn": MlstmFcnConfig(**{"filters": [8, 8, 4]}, units=3, reduction=4),
 }
@@ -98,7 +115,8 @@ def _dataset(masked: bool) -> Dataset:
                    classes=list("abcd"), train=_data(masked, 30, 1))  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["fcn", "alstm_fcn-backward", "mlstm_fcn"])
+@pytest.mark.parametrize("name", ["fcn", "alstm_fcn-backward", "alstm_fcn-pooling-backward-gru",
+                                  "mlstm_fcn"])  # fmt: skip
 def test_the_compiled_loop_matches_plain_train_on_batch(name):
     data = _dataset(masked=True)
     cfg = FAMILIES[name]
@@ -170,6 +188,7 @@ def test_the_logged_model_loads_through_pyfunc(name, store):
         (["model=lstm_fcn", "model.merge_mode=sum"], "model.merge_mode"),
         (["model=lstm_fcn", "model.dropout=1"], "model.dropout"),
         (["model=mlstm_fcn", "model.reduction=0"], "model.reduction"),
+        (["model=alstm_fcn", "model.cell=gru"], "model.cell"),
     ],
 )
 def test_what_a_family_cannot_take_is_one_line(compose_cfg, overrides, key):
@@ -179,6 +198,73 @@ def test_what_a_family_cannot_take_is_one_line(compose_cfg, overrides, key):
         settings = to_settings(compose_cfg(*overrides))
         build_model(settings.model, load_data(settings).task)
     assert err.value.key == key and "\n" not in str(err.value)
+
+
+def _attention_lstm(units: int, steps: int | None, features: int, masked: bool = False, **kwargs):
+    from lstmlab.models.attention_lstm import AttentionLSTM
+
+    inputs = keras.Input((steps, features))
+    x = keras.layers.Masking(0.0)(inputs) if masked else inputs
+    layer = AttentionLSTM(units, **kwargs)
+    return layer, keras.Model(inputs, layer(x))
+
+
+def test_the_attention_lstm_step_is_the_authors_formula():
+    keras.utils.set_random_seed(0)
+    layer, model = _attention_lstm(4, 5, 3)
+    rng = np.random.default_rng(0)
+    cell = layer.cell
+    for w in (cell.attention_v, cell.attention_b):  # zeros at first: attention starts uniform
+        w.assign(rng.normal(size=w.shape))
+    x = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    w = {v.name: v.numpy().astype(np.float64) for v in cell.weights}
+
+    def sigmoid(z):
+        return 1 / (1 + np.exp(-z))
+
+    h = c = np.zeros((2, 4))
+    for t in range(5):
+        scores = np.tanh(x @ w["attention_w"] + w["attention_b"]
+                         + (h @ w["attention_u"])[:, None]) @ w["attention_v"]  # fmt: skip
+        alpha = np.exp(scores) / np.exp(scores).sum(1, keepdims=True)
+        context = (x * alpha[..., None]).sum(1)
+        z = (x[:, t] @ w["kernel"] + h @ w["recurrent_kernel"] + context @ w["attention_kernel"]
+             + w["bias"])  # fmt: skip
+        i, f, g, o = np.split(z, 4, axis=1)
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+    np.testing.assert_allclose(model(x), h, atol=1e-5)
+    # The forget gate's bias starts at one, the others at zero.
+    np.testing.assert_array_equal(w["bias"], np.repeat([0.0, 1.0, 0.0, 0.0], 4))
+
+
+def test_on_one_step_the_attention_lstm_is_an_lstm_with_two_input_kernels():
+    # The authors' univariate runs: the shuffled series is one step, attended with weight 1,
+    # so the cell is Keras' LSTM with input kernel W + A (and the attention weights idle).
+    keras.utils.set_random_seed(0)
+    layer, model = _attention_lstm(5, 1, 6)
+    cell = layer.cell
+    cell.attention_v.assign(np.ones(5))
+    inputs = keras.Input((1, 6))
+    lstm = keras.layers.LSTM(5)
+    plain = keras.Model(inputs, lstm(inputs))
+    lstm.set_weights([cell.kernel.numpy() + cell.attention_kernel.numpy(),
+                      cell.recurrent_kernel.numpy(), cell.bias.numpy()])  # fmt: skip
+    x = np.random.default_rng(2).normal(size=(3, 1, 6)).astype(np.float32)
+    np.testing.assert_allclose(model(x), plain(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_the_attention_lstm_never_attends_to_padding(backwards):
+    keras.utils.set_random_seed(0)
+    layer, model = _attention_lstm(4, None, 3, masked=True, go_backwards=backwards)
+    layer.cell.attention_v.assign(np.random.default_rng(3).normal(size=4))
+    seq = np.random.default_rng(1).normal(size=(6, 3)).astype(np.float32)
+    alone = np.asarray(model(seq[None]))
+    for side in ("post", "pre"):
+        np.testing.assert_allclose(model(_padded(seq, 9, side)), alone, atol=1e-6)
+    # The weights are not idle: the same sequence reversed attends differently.
+    assert not np.allclose(model(seq[None, ::-1].copy()), alone, atol=1e-4)
 
 
 def test_dimension_shuffle_on_variable_lengths_is_refused():

@@ -324,6 +324,13 @@ class Cell(Enum):
     simple_rnn = "simple_rnn"
 
 
+class AttentionMode(Enum):
+    # ALSTM-FCN's AttentionLSTM: the recurrence attends over the sequence before every step.
+    cell = "cell"
+    # lstmlab's earlier ALSTM-FCN: an ordinary recurrent branch, its outputs pooled by attention.
+    pooling = "pooling"
+
+
 class Head(Enum):
     # The final output (for a bidirectional model the forward and the backward final state).
     last = "last"
@@ -420,10 +427,12 @@ class LstmFcnConfig(FcnConfig):
         "null: true when all sequences have one length, false where lengths vary (a shuffled "
         "padded series would make padding change predictions); true there is refused.",
     )
-    attention: bool = setting(
-        False,
-        "ALSTM-FCN: the branch's outputs at every step pooled by learned attention weights "
-        "over the real steps (attention pooling, not the paper's AttentionLSTM cell).",
+    attention: bool = setting(False, "ALSTM-FCN: the recurrent branch attends (attention_mode).")
+    attention_mode: AttentionMode = setting(
+        AttentionMode.cell,
+        "With attention=true: cell (the paper's AttentionLSTM, attending over the sequence "
+        "before every step; needs cell=lstm) or pooling (the branch's outputs pooled by "
+        "attention weights over the real steps).",
     )
 
 
@@ -942,6 +951,16 @@ def _validate_fcn(model: FcnConfig) -> None:
             "model.merge_mode", model.merge_mode.value,
             f"only applies to model.direction=bidirectional (here {model.direction.value}); "
             "set model.merge_mode=null",
+        )  # fmt: skip
+    if (
+        model.attention
+        and model.attention_mode is AttentionMode.cell
+        and model.cell is not Cell.lstm
+    ):
+        raise ConfigError(
+            "model.cell", model.cell.value,
+            "the AttentionLSTM (model.attention_mode=cell) is an LSTM: set model.cell=lstm, or "
+            "model.attention_mode=pooling to pool another cell's outputs",
         )  # fmt: skip
 
 

@@ -41,6 +41,7 @@ def build_model(cfg: Any, task: Task, seed: int = 0) -> keras.Model:
 def register_layers() -> None:
     """Import the modules that register lstmlab's own Keras layers, so that a saved model
     loads (tracking.serving's pyfunc loader, lstmlab-sync)."""
+    import lstmlab.models.attention_lstm  # noqa: F401
     import lstmlab.models.blocks  # noqa: F401
     import lstmlab.models.recurrent  # noqa: F401
     import lstmlab.models.rocket  # noqa: F401

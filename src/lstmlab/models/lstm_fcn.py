@@ -2,17 +2,18 @@
 convolutional networks for time series classification". A recurrent branch — by default
 reading the *dimension-shuffled* series, each variable one timestep — beside the FCN's
 convolution blocks; the two pooled vectors concatenated into the softmax. With
-``attention=true`` (ALSTM-FCN) the branch's outputs at every step are pooled by attention
-weights over the real steps (attention pooling; the paper's AttentionLSTM cell attends inside
-the recurrence instead)."""
+``attention=true`` (ALSTM-FCN) the branch is the paper's AttentionLSTM (models/attention_lstm.py),
+or with ``attention_mode=pooling`` an ordinary branch whose outputs at every step are pooled by
+attention weights over the real steps."""
 
 from __future__ import annotations
 
 import keras
 
-from lstmlab.config import ConfigError, Direction, LstmFcnConfig, merge_mode_of
+from lstmlab.config import AttentionMode, ConfigError, Direction, LstmFcnConfig, merge_mode_of
 from lstmlab.data import Task
 from lstmlab.models import fcn
+from lstmlab.models.attention_lstm import AttentionLSTM
 from lstmlab.models.blocks import AttentionPooling, DimensionShuffle
 from lstmlab.models.recurrent import CELLS, ReverseTime
 
@@ -41,12 +42,14 @@ def recurrent_branch(cfg: LstmFcnConfig, task: Task, inputs, real):
     if real is not None and not shuffle:
         # The recurrent layer skips padded steps (its state carries over them).
         x = keras.layers.Masking(mask_value=task.pad_value)(x)
-    layer = CELLS[cfg.cell](cfg.units, return_sequences=cfg.attention,
-                            go_backwards=cfg.direction is Direction.backward)  # fmt: skip
+    pooled = cfg.attention and cfg.attention_mode is AttentionMode.pooling
+    kind = AttentionLSTM if cfg.attention and not pooled else CELLS[cfg.cell]
+    layer = kind(cfg.units, return_sequences=pooled,
+                 go_backwards=cfg.direction is Direction.backward)  # fmt: skip
     if cfg.direction is Direction.bidirectional:
         layer = keras.layers.Bidirectional(layer, merge_mode=merge_mode_of(cfg).value)
     x = layer(x)
-    if cfg.attention:
+    if pooled:
         # A backward layer's outputs come last step first; weights do not depend on order,
         # but the mask does: flip it with them.
         mask = None if shuffle else real
