@@ -95,3 +95,27 @@ def test_a_metric_claim_pairs_runs_by_set_and_seed():
     against = Claim("fcn beats lstm_fcn", (Comparison("model=fcn", "model=lstm_fcn"),),
                     metric="test_acc", higher=True)  # fmt: skip
     assert judge(against, claim_values(against, groups)).verdict == "does not hold"
+
+
+def test_a_sweep_over_part_of_a_claim_is_judged_on_the_comparisons_it_has():
+    """claim_lstm_fcn without its lstm_fcn_unshuffled runs: the lstm_fcn > fcn comparison is
+    tested and the verdict says what was left out; with no comparison left, nothing is judged."""
+    from lstmlab.sweeps.groups import Group, RunRecord
+    from lstmlab.sweeps.report import judge_claims
+
+    rng = np.random.default_rng(2)
+    groups = []
+    for model, gain in (("fcn", 0.0), ("lstm_fcn", 0.05)):
+        g = Group(f"dataset.name=GunPoint model={model}")
+        for seed in range(5):
+            acc = 0.9 + gain + 0.002 * rng.standard_normal()
+            g.runs.append(RunRecord(f"{model}{seed}", "", "FINISHED", {"seed": str(seed)},
+                                    {"test_acc": acc}, np.ones(3)))  # fmt: skip
+        groups.append(g)
+    text = judge_claims("claim_lstm_fcn", groups)
+    assert "model=lstm_fcn > model=fcn" in text and "lstm_fcn_unshuffled > " not in text
+    assert "verdict: holds" in text
+    assert "not tested: no runs of model=lstm_fcn_unshuffled: the verdict is on the" in text
+    only_fcn = judge_claims("claim_lstm_fcn", groups[:1])
+    assert "verdict" not in only_fcn.split("Loss AUC")[0]
+    assert "not tested: no runs of model=lstm_fcn, model=lstm_fcn_unshuffled" in only_fcn
