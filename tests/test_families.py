@@ -23,6 +23,7 @@ from lstmlab.config import (
     LstmFcnConfig,
     MergeMode,
     MlstmFcnConfig,
+    ResNetConfig,
     to_settings,
 )
 from lstmlab.data import Dataset, Sequences, Task
@@ -61,6 +62,7 @@ FAMILIES = {
         cell=Cell.gru,
     ),  # fmt: skip
     "mlstm_fcn": MlstmFcnConfig(**{"filters": [8, 8, 4]}, units=3, reduction=4),
+    "resnet": ResNetConfig(filters=[4, 8, 8]),
 }
 
 
@@ -116,7 +118,7 @@ def _dataset(masked: bool) -> Dataset:
 
 
 @pytest.mark.parametrize("name", ["fcn", "alstm_fcn-backward", "alstm_fcn-pooling-backward-gru",
-                                  "mlstm_fcn"])  # fmt: skip
+                                  "mlstm_fcn", "resnet"])  # fmt: skip
 def test_the_compiled_loop_matches_plain_train_on_batch(name):
     data = _dataset(masked=True)
     cfg = FAMILIES[name]
@@ -159,7 +161,7 @@ def test_a_continued_run_is_bit_identical(tmp_path):
         assert np.array_equal(np.asarray(a), np.asarray(b)), a.path
 
 
-@pytest.mark.parametrize("name", ["fcn", "alstm_fcn", "mlstm_fcn"])
+@pytest.mark.parametrize("name", ["fcn", "alstm_fcn", "mlstm_fcn", "resnet"])
 def test_the_logged_model_loads_through_pyfunc(name, store):
     from lstmlab.tracking.runs import Tracker
 
@@ -189,6 +191,7 @@ def test_the_logged_model_loads_through_pyfunc(name, store):
         (["model=lstm_fcn", "model.dropout=1"], "model.dropout"),
         (["model=mlstm_fcn", "model.reduction=0"], "model.reduction"),
         (["model=alstm_fcn", "model.cell=gru"], "model.cell"),
+        (["model=resnet", "model.kernels=[8,0]"], "model.kernels"),
     ],
 )
 def test_what_a_family_cannot_take_is_one_line(compose_cfg, overrides, key):
@@ -198,6 +201,46 @@ def test_what_a_family_cannot_take_is_one_line(compose_cfg, overrides, key):
         settings = to_settings(compose_cfg(*overrides))
         build_model(settings.model, load_data(settings).task)
     assert err.value.key == key and "\n" not in str(err.value)
+
+
+def _dl4tsc_resnet(input_shape, classes: int, maps: int) -> keras.Model:
+    """hfawaz/dl-4-tsc classifiers/resnet.py's build_model, transcribed (n_feature_maps=maps)."""
+    layers = keras.layers
+    x = inputs = layers.Input(input_shape)
+    for block, filters in enumerate((maps, 2 * maps, 2 * maps)):
+        y = layers.Activation("relu")(layers.BatchNormalization()(
+            layers.Conv1D(filters, 8, padding="same")(x)))  # fmt: skip
+        y = layers.Activation("relu")(layers.BatchNormalization()(
+            layers.Conv1D(filters, 5, padding="same")(y)))  # fmt: skip
+        y = layers.BatchNormalization()(layers.Conv1D(filters, 3, padding="same")(y))
+        shortcut = x if block == 2 else layers.Conv1D(filters, 1, padding="same")(x)
+        x = layers.Activation("relu")(layers.add([layers.BatchNormalization()(shortcut), y]))
+    outputs = layers.Dense(classes, activation="softmax")(layers.GlobalAveragePooling1D()(x))
+    return keras.Model(inputs, outputs)
+
+
+def test_resnet_refuses_a_series_shorter_than_its_kernels():
+    with pytest.raises(ConfigError) as err:
+        task = Task("short", timesteps=7, features=1, classes=2, per_timestep=False)
+        build_model(ResNetConfig(filters=[4, 4]), task)
+    assert err.value.key == "model.kernels" and "fewer than the largest kernel (8)" in str(
+        err.value
+    )
+
+
+def test_resnet_is_dl4tsc_s_network():
+    keras.utils.set_random_seed(0)
+    task = Task("t", timesteps=20, features=2, classes=3, per_timestep=False)
+    ours = build_model(ResNetConfig(filters=[4, 8, 8]), task)
+    reference = _dl4tsc_resnet((20, 2), 3, maps=4)
+    assert [w.shape for w in ours.weights] == [w.shape for w in reference.weights]
+    rng = np.random.default_rng(0)
+    reference.set_weights([rng.normal(size=w.shape) for w in ours.get_weights()])
+    ours.set_weights(reference.get_weights())
+    x = rng.normal(size=(5, 20, 2)).astype(np.float32)
+    for training in (False, True):
+        np.testing.assert_allclose(ours(x, training=training), reference(x, training=training),
+                                   atol=1e-5)  # fmt: skip
 
 
 def _attention_lstm(units: int, steps: int | None, features: int, masked: bool = False, **kwargs):
@@ -304,3 +347,21 @@ def test_lstm_fcn_on_an_archive_set_through_the_cli(tmp_path):
     pyfunc = mlflow.pyfunc.load_model(f"models:/{output.model_id}")
     x = np.random.default_rng(0).normal(size=(2, 150, 1)).astype(np.float32)
     assert pyfunc.predict(x).shape == (2, 1)
+
+
+@pytest.mark.slow
+def test_resnet_with_its_recipe_through_the_cli(tmp_path):
+    store = f"sqlite:///{tmp_path / 'm.db'}"
+    proc = run_cli(
+        tmp_path, "experiment=archive", "dataset.name=BasicMotions", "model=resnet",
+        "model.recipe.epochs=2", "model.filters=[4,8,8]", f"tracking.uri={store}",
+        "tracking.experiment=resnets",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run,) = runs_of(store, "resnets")
+    assert run.info.status == "FINISHED" and run.data.params["choices.model"] == "resnet"
+    # The recipe's batches of 64 and its plateau schedule, from conf/model/resnet.yaml.
+    assert run.data.params["schedule.batch_size"] == "64"
+    assert run.data.params["schedule.plateau.patience"] == "50"
+    assert run.data.params["model.kernels"] == "[8, 5, 3]"
+    assert 0.0 <= run.data.metrics["test_acc"] <= 1.0

@@ -386,7 +386,9 @@ class FcnConfig:
     """The fully convolutional network (Wang et al. 2017): Conv1D blocks (batch norm, ReLU),
     global average pooling over the real timesteps, softmax."""
 
-    kind: str = setting("fcn", "Which builder: fcn, lstm_fcn or mlstm_fcn (models/<kind>.py).")
+    kind: str = setting(
+        "fcn", "Which builder: fcn, lstm_fcn, mlstm_fcn or resnet (models/<kind>.py)."
+    )
     filters: list[int] = setting(
         help="Filters of each convolution block (the paper's 128, 256, 128).",
         factory=lambda: [128, 256, 128],
@@ -443,6 +445,23 @@ class MlstmFcnConfig(LstmFcnConfig):
 
     kind: str = setting("mlstm_fcn", "Which builder: fcn, lstm_fcn or mlstm_fcn.")
     reduction: int = setting(16, "Squeeze-and-excite: filters / reduction units in the squeeze.")
+
+
+@dataclass
+class ResNetConfig(FcnConfig):
+    """The residual network (Wang et al. 2017) as hfawaz/dl-4-tsc builds it: residual blocks
+    of three convolutions (batch norm, ReLU between them), each block's input added back
+    through a 1-wide convolution where the filters change, global average pooling, softmax."""
+
+    kind: str = setting("resnet", "Which builder: resnet.")
+    filters: list[int] = setting(
+        help="Filters of each residual block (the paper's 64, 128, 128).",
+        factory=lambda: [64, 128, 128],
+    )
+    kernels: list[int] = setting(
+        help="Kernel sizes of the convolutions inside every block (the paper's 8, 5, 3).",
+        factory=lambda: [8, 5, 3],
+    )
 
 
 @dataclass
@@ -750,6 +769,7 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("model", "fcn_schema"): FcnConfig,
     ("model", "lstm_fcn_schema"): LstmFcnConfig,
     ("model", "mlstm_fcn_schema"): MlstmFcnConfig,
+    ("model", "resnet_schema"): ResNetConfig,
     ("model", "rocket_schema"): RocketConfig,
     ("schedule", "online_schema"): OnlineConfig,
     ("schedule", "bulk_schema"): BulkConfig,
@@ -929,7 +949,7 @@ def _validate_fcn(model: FcnConfig) -> None:
         values = list(getattr(model, key))
         if not values or not all(isinstance(v, int) and v >= 1 for v in values):
             raise ConfigError(f"model.{key}", values, "must be a list of positive integers")
-    if len(model.kernels) != len(model.filters):
+    if len(model.kernels) != len(model.filters) and not isinstance(model, ResNetConfig):
         raise ConfigError(
             "model.kernels", list(model.kernels),
             f"needs one entry per block of model.filters ({len(model.filters)})",

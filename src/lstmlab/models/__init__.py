@@ -2,7 +2,7 @@
 
 One module per family of the ``model`` config group: ``recurrent`` (the stacked LSTM / GRU /
 SimpleRNN models and a user's builder, model=custom), ``fcn``, ``lstm_fcn`` (and ALSTM-FCN),
-``mlstm_fcn``, ``rocket`` (random convolutions and a ridge head, the non-deep baseline);
+``mlstm_fcn``, ``resnet``, ``rocket`` (random convolutions and a ridge head, the non-deep baseline);
 ``blocks`` holds the layers the convolutional families share.
 """
 
@@ -20,7 +20,13 @@ def build_model(cfg: Any, task: Task, seed: int = 0) -> keras.Model:
     """The compiled model of a model config: Adam(cfg.learning_rate), the task's loss,
     accuracy. ConfigError (one line) when the model cannot take the task. seed: ROCKET's
     kernels (the other families draw from Keras' seed, set by experiment.prepare_tensorflow)."""
-    from lstmlab.config import FcnConfig, LstmFcnConfig, MlstmFcnConfig, RocketConfig
+    from lstmlab.config import (
+        FcnConfig,
+        LstmFcnConfig,
+        MlstmFcnConfig,
+        ResNetConfig,
+        RocketConfig,
+    )
     from lstmlab.models import recurrent
 
     if isinstance(cfg, RocketConfig):
@@ -33,6 +39,8 @@ def build_model(cfg: Any, task: Task, seed: int = 0) -> keras.Model:
         from lstmlab.models import mlstm_fcn as family
     elif isinstance(cfg, LstmFcnConfig):
         from lstmlab.models import lstm_fcn as family
+    elif isinstance(cfg, ResNetConfig):
+        from lstmlab.models import resnet as family
     else:
         from lstmlab.models import fcn as family
     return recurrent.compiled(family.build(cfg, task), cfg, task)
