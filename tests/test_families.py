@@ -20,6 +20,7 @@ from lstmlab.config import (
     ConfigError,
     Direction,
     FcnConfig,
+    InceptionTimeConfig,
     LstmFcnConfig,
     MergeMode,
     MlstmFcnConfig,
@@ -63,6 +64,7 @@ FAMILIES = {
     ),  # fmt: skip
     "mlstm_fcn": MlstmFcnConfig(**{"filters": [8, 8, 4]}, units=3, reduction=4),
     "resnet": ResNetConfig(filters=[4, 8, 8]),
+    "inception_time": InceptionTimeConfig(filters=[2] * 3, kernels=[6, 3], bottleneck=2),
 }
 
 
@@ -118,7 +120,7 @@ def _dataset(masked: bool) -> Dataset:
 
 
 @pytest.mark.parametrize("name", ["fcn", "alstm_fcn-backward", "alstm_fcn-pooling-backward-gru",
-                                  "mlstm_fcn", "resnet"])  # fmt: skip
+                                  "mlstm_fcn", "resnet", "inception_time"])  # fmt: skip
 def test_the_compiled_loop_matches_plain_train_on_batch(name):
     data = _dataset(masked=True)
     cfg = FAMILIES[name]
@@ -161,7 +163,7 @@ def test_a_continued_run_is_bit_identical(tmp_path):
         assert np.array_equal(np.asarray(a), np.asarray(b)), a.path
 
 
-@pytest.mark.parametrize("name", ["fcn", "alstm_fcn", "mlstm_fcn", "resnet"])
+@pytest.mark.parametrize("name", ["fcn", "alstm_fcn", "mlstm_fcn", "resnet", "inception_time"])
 def test_the_logged_model_loads_through_pyfunc(name, store):
     from lstmlab.tracking.runs import Tracker
 
@@ -192,6 +194,8 @@ def test_the_logged_model_loads_through_pyfunc(name, store):
         (["model=mlstm_fcn", "model.reduction=0"], "model.reduction"),
         (["model=alstm_fcn", "model.cell=gru"], "model.cell"),
         (["model=resnet", "model.kernels=[8,0]"], "model.kernels"),
+        (["model=inception_time", "model.bottleneck=-1"], "model.bottleneck"),
+        (["model=inception_time", "model.filters=[]"], "model.filters"),
     ],
 )
 def test_what_a_family_cannot_take_is_one_line(compose_cfg, overrides, key):
@@ -241,6 +245,57 @@ def test_resnet_is_dl4tsc_s_network():
     for training in (False, True):
         np.testing.assert_allclose(ours(x, training=training), reference(x, training=training),
                                    atol=1e-5)  # fmt: skip
+
+
+def _inception_time_reference(input_shape, classes: int, filters: int, depth: int,
+                               kernel_size: int) -> keras.Model:  # fmt: skip
+    """hfawaz/InceptionTime classifiers/inception.py's build_model, transcribed (nb_filters,
+    depth and kernel_size as given; bottleneck 32 -> filters)."""
+    layers = keras.layers
+
+    def module(x):
+        inner = x
+        if int(x.shape[-1]) > 1:
+            inner = layers.Conv1D(filters, 1, padding="same", use_bias=False)(x)
+        convs = [layers.Conv1D(filters, (kernel_size - 1) // (2**i), padding="same",
+                               use_bias=False)(inner) for i in range(3)]  # fmt: skip
+        pooled = layers.MaxPool1D(3, strides=1, padding="same")(x)
+        convs.append(layers.Conv1D(filters, 1, padding="same", use_bias=False)(pooled))
+        x = layers.Concatenate(axis=2)(convs)
+        return layers.Activation("relu")(layers.BatchNormalization()(x))
+
+    x = res = inputs = layers.Input(input_shape)
+    for d in range(depth):
+        x = module(x)
+        if d % 3 == 2:
+            y = layers.Conv1D(int(x.shape[-1]), 1, padding="same", use_bias=False)(res)
+            x = res = layers.Activation("relu")(layers.Add()([layers.BatchNormalization()(y), x]))
+    outputs = layers.Dense(classes, activation="softmax")(layers.GlobalAveragePooling1D()(x))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("features", [1, 2])
+def test_inception_time_is_the_authors_network(features):
+    keras.utils.set_random_seed(0)
+    task = Task("t", timesteps=16, features=features, classes=3, per_timestep=False)
+    cfg = InceptionTimeConfig(filters=[3] * 6, kernels=[8, 4, 2], bottleneck=3)
+    ours = build_model(cfg, task)
+    reference = _inception_time_reference((16, features), 3, filters=3, depth=6, kernel_size=9)
+    assert [w.shape for w in ours.weights] == [w.shape for w in reference.weights]
+    rng = np.random.default_rng(0)
+    reference.set_weights([rng.normal(size=w.shape) for w in ours.get_weights()])
+    ours.set_weights(reference.get_weights())
+    x = rng.normal(size=(4, 16, features)).astype(np.float32)
+    for training in (False, True):
+        np.testing.assert_allclose(ours(x, training=training), reference(x, training=training),
+                                   atol=1e-4)  # fmt: skip
+
+
+def test_inception_time_takes_a_series_shorter_than_its_kernels():
+    # The authors' 40-wide kernels on ItalyPowerDemand's 24 steps: 'same' reads zeros.
+    task = Task("short", timesteps=24, features=1, classes=2, per_timestep=False)
+    model = build_model(InceptionTimeConfig(filters=[2] * 3, bottleneck=2), task)
+    assert model(np.ones((2, 24, 1), np.float32)).shape == (2, 1)
 
 
 def _attention_lstm(units: int, steps: int | None, features: int, masked: bool = False, **kwargs):
@@ -350,18 +405,22 @@ def test_lstm_fcn_on_an_archive_set_through_the_cli(tmp_path):
 
 
 @pytest.mark.slow
-def test_resnet_with_its_recipe_through_the_cli(tmp_path):
+@pytest.mark.parametrize(
+    ("family", "filters", "kernels"),
+    [("resnet", "[4,8,8]", "[8, 5, 3]"), ("inception_time", "[2,2,2]", "[40, 20, 10]")],
+)
+def test_a_baseline_with_its_recipe_through_the_cli(tmp_path, family, filters, kernels):
     store = f"sqlite:///{tmp_path / 'm.db'}"
     proc = run_cli(
-        tmp_path, "experiment=archive", "dataset.name=BasicMotions", "model=resnet",
-        "model.recipe.epochs=2", "model.filters=[4,8,8]", f"tracking.uri={store}",
-        "tracking.experiment=resnets",
+        tmp_path, "experiment=archive", "dataset.name=BasicMotions", f"model={family}",
+        "model.recipe.epochs=2", f"model.filters={filters}", f"tracking.uri={store}",
+        "tracking.experiment=baselines",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (run,) = runs_of(store, "resnets")
-    assert run.info.status == "FINISHED" and run.data.params["choices.model"] == "resnet"
-    # The recipe's batches of 64 and its plateau schedule, from conf/model/resnet.yaml.
+    (run,) = runs_of(store, "baselines")
+    assert run.info.status == "FINISHED" and run.data.params["choices.model"] == family
+    # The recipe's batches of 64 and its plateau schedule, from conf/model/<family>.yaml.
     assert run.data.params["schedule.batch_size"] == "64"
     assert run.data.params["schedule.plateau.patience"] == "50"
-    assert run.data.params["model.kernels"] == "[8, 5, 3]"
+    assert run.data.params["model.kernels"] == kernels
     assert 0.0 <= run.data.metrics["test_acc"] <= 1.0

@@ -387,7 +387,8 @@ class FcnConfig:
     global average pooling over the real timesteps, softmax."""
 
     kind: str = setting(
-        "fcn", "Which builder: fcn, lstm_fcn, mlstm_fcn or resnet (models/<kind>.py)."
+        "fcn",
+        "Which builder: fcn, lstm_fcn, mlstm_fcn, resnet or inception_time (models/<kind>.py).",
     )
     filters: list[int] = setting(
         help="Filters of each convolution block (the paper's 128, 256, 128).",
@@ -462,6 +463,28 @@ class ResNetConfig(FcnConfig):
         help="Kernel sizes of the convolutions inside every block (the paper's 8, 5, 3).",
         factory=lambda: [8, 5, 3],
     )
+
+
+@dataclass
+class InceptionTimeConfig(FcnConfig):
+    """InceptionTime's network (Ismail Fawaz et al. 2020) as hfawaz/InceptionTime builds it:
+    inception modules (a 1-wide bottleneck, parallel convolutions of three widths and a
+    max-pooled branch, concatenated, batch norm, ReLU), a residual connection every third
+    module, global average pooling, softmax. The published figures ensemble 5 of them."""
+
+    kind: str = setting("inception_time", "Which builder: inception_time.")
+    filters: list[int] = setting(
+        help="Filters of each branch, one entry per inception module (the paper's 6 x 32).",
+        factory=lambda: [32] * 6,
+    )
+    kernels: list[int] = setting(
+        help="Widths of the parallel convolutions of every module (the paper's 40, 20, 10).",
+        factory=lambda: [40, 20, 10],
+    )
+    bottleneck: int = setting(
+        32, "Filters of the 1-wide bottleneck before the convolutions (0: none)."
+    )
+    residual: bool = setting(True, "A shortcut around every three modules, as the paper's.")
 
 
 @dataclass
@@ -770,6 +793,7 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
     ("model", "lstm_fcn_schema"): LstmFcnConfig,
     ("model", "mlstm_fcn_schema"): MlstmFcnConfig,
     ("model", "resnet_schema"): ResNetConfig,
+    ("model", "inception_time_schema"): InceptionTimeConfig,
     ("model", "rocket_schema"): RocketConfig,
     ("schedule", "online_schema"): OnlineConfig,
     ("schedule", "bulk_schema"): BulkConfig,
@@ -949,7 +973,11 @@ def _validate_fcn(model: FcnConfig) -> None:
         values = list(getattr(model, key))
         if not values or not all(isinstance(v, int) and v >= 1 for v in values):
             raise ConfigError(f"model.{key}", values, "must be a list of positive integers")
-    if len(model.kernels) != len(model.filters) and not isinstance(model, ResNetConfig):
+    if isinstance(model, InceptionTimeConfig) and model.bottleneck < 0:
+        raise ConfigError("model.bottleneck", model.bottleneck, "must be >= 0 (0: none)")
+    if len(model.kernels) != len(model.filters) and not isinstance(
+        model, ResNetConfig | InceptionTimeConfig
+    ):
         raise ConfigError(
             "model.kernels", list(model.kernels),
             f"needs one entry per block of model.filters ({len(model.filters)})",

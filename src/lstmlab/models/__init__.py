@@ -1,8 +1,9 @@
 """Models: shapes and hyper-parameters in, a Keras model out; nothing about training here.
 
 One module per family of the ``model`` config group: ``recurrent`` (the stacked LSTM / GRU /
-SimpleRNN models and a user's builder, model=custom), ``fcn``, ``lstm_fcn`` (and ALSTM-FCN),
-``mlstm_fcn``, ``resnet``, ``rocket`` (random convolutions and a ridge head, the non-deep baseline);
+SimpleRNN models and a user's builder, model=custom), ``fcn``, ``lstm_fcn`` (and ALSTM-FCN,
+its cell in ``attention_lstm``), ``mlstm_fcn``, ``resnet``, ``inception_time``, ``rocket``
+(random convolutions and a ridge head, the non-deep baseline);
 ``blocks`` holds the layers the convolutional families share.
 """
 
@@ -22,6 +23,7 @@ def build_model(cfg: Any, task: Task, seed: int = 0) -> keras.Model:
     kernels (the other families draw from Keras' seed, set by experiment.prepare_tensorflow)."""
     from lstmlab.config import (
         FcnConfig,
+        InceptionTimeConfig,
         LstmFcnConfig,
         MlstmFcnConfig,
         ResNetConfig,
@@ -41,6 +43,8 @@ def build_model(cfg: Any, task: Task, seed: int = 0) -> keras.Model:
         from lstmlab.models import lstm_fcn as family
     elif isinstance(cfg, ResNetConfig):
         from lstmlab.models import resnet as family
+    elif isinstance(cfg, InceptionTimeConfig):
+        from lstmlab.models import inception_time as family
     else:
         from lstmlab.models import fcn as family
     return recurrent.compiled(family.build(cfg, task), cfg, task)

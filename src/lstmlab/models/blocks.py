@@ -56,6 +56,15 @@ class ZeroPadded(_TakesMask):
 
 
 @keras.saving.register_keras_serializable(package="lstmlab")
+class LowestPadded(_TakesMask):
+    """Sets the padded steps to a value below any real one, so that a max-pooling window
+    never picks them (as 'same' max-pooling ignores the steps beyond a sequence's ends)."""
+
+    def call(self, x, real):
+        return ops.where(ops.expand_dims(real, -1), x, ops.full_like(x, -1e9))
+
+
+@keras.saving.register_keras_serializable(package="lstmlab")
 class DimensionShuffle(keras.layers.Layer):
     """(batch, time, variables) -> (batch, variables, time): LSTM-FCN's recurrent branch reads
     each variable as one timestep."""
