@@ -1,0 +1,91 @@
+"""Where a sweep's time goes (issue 26, before stacks are built): each sweep of the issue's
+goals run through the CLI into a fresh store, its wall time beside the sum over its jobs of
+every phase a run logs (``time_*_s``: train, compile, eval, logging, data, import, overhead).
+
+Stacking a configuration's seeds can save training time (the batched products of
+``benchmarks/stacks.py``) and compile time (one program a stack instead of one a worker and
+configuration); the rest of a job (composition, the model built, evaluation, the run's
+figure and writes) it saves only if a stack also builds, evaluates and logs its seeds
+together. The last column is the sweep's wall time were training and compiling free: the
+most a training-only stack could reach.
+
+    .venv/bin/python benchmarks/sweep_phases.py
+    .venv/bin/python benchmarks/sweep_phases.py --sweeps default claim_merge_modes
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+# name -> (the overrides, the goal on its wall time as the issue words it)
+SWEEPS = {
+    "default": (["-m", "seed=range(0,10)"], "10 seeds <= 1.5x the wall time of one"),
+    "claim_merge_modes": (
+        ["experiment=claim_merge_modes", "seed=range(0,10)", "hydra/launcher=joblib"],
+        "<= 12 s",
+    ),  # fmt: skip
+    "compare_cells": (["experiment=compare_cells", "hydra/launcher=joblib"], "<= 25 s"),
+}
+PHASES = ("train", "compile", "eval", "logging", "data", "import", "overhead")
+
+
+def run(overrides: list[str], folder: Path) -> tuple[float, Path]:
+    store = folder / "m.db"
+    t0 = time.perf_counter()
+    subprocess.run(
+        [str(BIN / "lstmlab"), *overrides, f"tracking.uri=sqlite:///{store}"],
+        cwd=folder, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return time.perf_counter() - t0, store
+
+
+def phases(store: Path) -> tuple[int, dict[str, float]]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{store}")
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = [r for r in client.search_runs(ids, max_results=5000)
+            if "time_train_s" in r.data.metrics]  # fmt: skip
+    return len(runs), {p: sum(r.data.metrics.get(f"time_{p}_s", 0.0) for r in runs)
+                       for p in PHASES}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sweeps", nargs="+", default=list(SWEEPS), choices=list(SWEEPS))
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if "default" in args.sweeps:
+            one, _ = run([], Path(tmp))
+            rows.append(("default, one run", 1, one, phases(Path(tmp) / "m.db")[1], 1, ""))
+        for name in args.sweeps:
+            folder = Path(tmp) / name
+            folder.mkdir()
+            overrides, goal = SWEEPS[name]
+            wall, store = run(overrides, folder)
+            jobs, spent = phases(store)
+            workers = 2 if "hydra/launcher=joblib" in overrides else 1
+            rows.append((name, jobs, wall, spent, workers, goal))
+    print(f"\n{os.cpu_count()} CPUs; seconds, summed over a sweep's jobs\n")
+    print("| sweep | jobs | wall | " + " | ".join(PHASES)
+          + " | wall were train and compile free | goal |")  # fmt: skip
+    print("| --- | ---: | ---: | " + " | ".join("---:" for _ in PHASES) + " | ---: | --- |")
+    for name, jobs, wall, spent, workers, goal in rows:
+        free = wall - (spent["train"] + spent["compile"]) / workers
+        cells = " | ".join(f"{spent[p]:.2f}" for p in PHASES)
+        print(f"| {name} | {jobs} | {wall:.1f} | {cells} | {free:.1f} | {goal} |")
+
+
+if __name__ == "__main__":
+    main()
