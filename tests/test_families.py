@@ -141,13 +141,18 @@ def test_the_compiled_loop_matches_plain_train_on_batch(name):
     np.testing.assert_allclose(fast(x, training=False), plain(x, training=False), atol=1e-3)
 
 
-def test_a_continued_run_is_bit_identical(tmp_path):
-    data = _dataset(masked=False)
+@pytest.mark.parametrize("name", ["mlstm_fcn", "alstm_fcn-bi-unshuffled", "resnet",
+                                  "inception_time"])  # fmt: skip
+def test_a_continued_run_is_bit_identical(tmp_path, name):
+    data = _dataset(masked=name == "alstm_fcn-bi-unshuffled")
     cfg = BulkConfig(epochs=4, batch_size=8, chunk=2, jit=False, checkpoint_every=1)
+    family = FAMILIES[name]
+    if isinstance(family, LstmFcnConfig):
+        family = replace(family, dropout=0.3)
 
     def trained(save=None, resume=None):
         keras.utils.set_random_seed(4)
-        model = build_model(replace(FAMILIES["mlstm_fcn"], dropout=0.3), data.task)
+        model = build_model(family, data.task)
         result = train(model, data.task, cfg, data, np.random.default_rng(4), save=save,
                        resume=resume)  # fmt: skip
         return model, result
