@@ -77,6 +77,15 @@ def test_help_shows_the_keys_of_an_option_a_prefix_and_the_top_level():
     assert "seed  (int; default 0)" in _help("top").stdout
 
 
+def test_help_shows_a_redefined_key_once_with_the_option_s_default():
+    # ResNet extends the FCN's schema with filters of its own default and meaning.
+    shown = _help("model=resnet").stdout
+    assert shown.count("  model.filters  ") == 1
+    assert "  model.filters  (list of int; default [64, 128, 128])" in shown
+    assert "Filters of each residual block" in shown
+    assert "  model.learning_rate  " in shown  # inherited keys are still there
+
+
 def test_help_for_a_key_that_does_not_exist_is_one_line():
     done = _help("schedule.nope")
     assert done.returncode == 2 and done.stdout == ""

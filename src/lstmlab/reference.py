@@ -162,11 +162,22 @@ def sections(folders: list[Path] | None = None) -> list[Section]:
                                   shared=True))  # fmt: skip
         for name, schema in schemas.items():
             parents = [b for b in _bases(schema) if b in named or b in shared]
-            inherited = frozenset(f.name for b in parents for f in dataclasses.fields(b))
+            inherited = _unchanged(schema, parents)
             result.append(Section(group, name, options.get(name, []),
                                   keys(schema, f"{group}.", inherited),
                                   [named.get(b, b.__name__) for b in parents]))  # fmt: skip
     return result
+
+
+def _unchanged(schema: type, parents: list[type]) -> frozenset[str]:
+    """The fields schema takes from its parents as they are: one it redefines (ResNet's
+    filters, with their own default and help) is listed in its own section."""
+    own = {f.name: f for f in dataclasses.fields(schema)}
+    return frozenset(
+        f.name for b in parents for f in dataclasses.fields(b)
+        if _default(own[f.name]) == _default(f)
+        and own[f.name].metadata.get("help") == f.metadata.get("help")
+    )  # fmt: skip
 
 
 def missing_help() -> list[str]:
@@ -218,7 +229,11 @@ def text(selector: str, folders: list[Path] | None = None, width: int = 92) -> s
     group, _, option = selector.partition("=")
     picked: list[tuple[Section, list[Key]]] = []
     if option:
-        picked = [(s, s.keys) for s in of_option(group, option, found)]
+        chain = of_option(group, option, found)
+        # A key the option's own schema redefines is shown there only, with its default.
+        for i, s in enumerate(chain):
+            later = {k.key for c in chain[i + 1 :] for k in c.keys}
+            picked.append((s, [k for k in s.keys if k.key not in later]))
     else:
         for s in found:
             top = s.group is None and selector in ("top", "")
