@@ -387,8 +387,7 @@ class FcnConfig:
     global average pooling over the real timesteps, softmax."""
 
     kind: str = setting(
-        "fcn",
-        "Which builder: fcn, lstm_fcn, mlstm_fcn, resnet or inception_time (models/<kind>.py).",
+        "fcn", "Which builder: fcn (models/fcn.py); each family's schema names its own."
     )
     filters: list[int] = setting(
         help="Filters of each convolution block (the paper's 128, 256, 128).",
@@ -414,7 +413,7 @@ class LstmFcnConfig(FcnConfig):
     """LSTM-FCN (Karim et al. 2017): a recurrent branch beside the FCN, concatenated into the
     classifier; model.attention=true gives ALSTM-FCN."""
 
-    kind: str = setting("lstm_fcn", "Which builder: fcn, lstm_fcn or mlstm_fcn.")
+    kind: str = setting("lstm_fcn", "Which builder: lstm_fcn (models/lstm_fcn.py).")
     cell: Cell = setting(Cell.lstm, "The recurrent branch's cell.")
     units: int = setting(128, "Units of the recurrent branch (the papers chose 8, 64 or 128).")
     direction: Direction = setting(Direction.forward, "Reading direction of the branch.")
@@ -444,7 +443,7 @@ class MlstmFcnConfig(LstmFcnConfig):
     """MLSTM-FCN (Karim et al. 2019): LSTM-FCN with squeeze-and-excite blocks after the first
     two convolution blocks."""
 
-    kind: str = setting("mlstm_fcn", "Which builder: fcn, lstm_fcn or mlstm_fcn.")
+    kind: str = setting("mlstm_fcn", "Which builder: mlstm_fcn (models/mlstm_fcn.py).")
     reduction: int = setting(16, "Squeeze-and-excite: filters / reduction units in the squeeze.")
 
 
@@ -454,7 +453,7 @@ class ResNetConfig(FcnConfig):
     of three convolutions (batch norm, ReLU between them), each block's input added back
     through a 1-wide convolution where the filters change, global average pooling, softmax."""
 
-    kind: str = setting("resnet", "Which builder: resnet.")
+    kind: str = setting("resnet", "Which builder: resnet (models/resnet.py).")
     filters: list[int] = setting(
         help="Filters of each residual block (the paper's 64, 128, 128).",
         factory=lambda: [64, 128, 128],
@@ -472,7 +471,9 @@ class InceptionTimeConfig(FcnConfig):
     max-pooled branch, concatenated, batch norm, ReLU), a residual connection every third
     module, global average pooling, softmax. The published figures ensemble 5 of them."""
 
-    kind: str = setting("inception_time", "Which builder: inception_time.")
+    kind: str = setting(
+        "inception_time", "Which builder: inception_time (models/inception_time.py)."
+    )
     filters: list[int] = setting(
         help="Filters of each branch, one entry per inception module (the paper's 6 x 32).",
         factory=lambda: [32] * 6,
