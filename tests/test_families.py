@@ -122,6 +122,9 @@ def _dataset(masked: bool) -> Dataset:
 @pytest.mark.parametrize("name", ["fcn", "alstm_fcn-backward", "alstm_fcn-pooling-backward-gru",
                                   "mlstm_fcn", "resnet", "inception_time"])  # fmt: skip
 def test_the_compiled_loop_matches_plain_train_on_batch(name):
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()  # as every run does (experiment.py)
     data = _dataset(masked=True)
     cfg = FAMILIES[name]
     if isinstance(cfg, LstmFcnConfig):  # dropout's masks are drawn differently by the two
@@ -294,6 +297,23 @@ def test_inception_time_is_the_authors_network(features):
     for training in (False, True):
         np.testing.assert_allclose(ours(x, training=training), reference(x, training=training),
                                    atol=1e-4)  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [2, 3, 5])
+def test_neighbour_max_is_same_max_pooling_with_its_gradient(size):
+    import tensorflow as tf
+
+    from lstmlab.models.blocks import NeighbourMax
+
+    x = tf.constant(np.random.default_rng(size).normal(size=(2, 9, 3)).astype(np.float32))
+    pool = keras.layers.MaxPool1D(size, strides=1, padding="same")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, theirs = NeighbourMax(size)(x), pool(x)
+        weights = tf.constant(np.arange(54, dtype=np.float32).reshape(2, 9, 3))
+        a, b = tf.reduce_sum(ours * weights), tf.reduce_sum(theirs * weights)
+    np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(tape.gradient(a, x), tape.gradient(b, x))
 
 
 def test_inception_time_takes_a_series_shorter_than_its_kernels():

@@ -65,6 +65,30 @@ class LowestPadded(_TakesMask):
 
 
 @keras.saving.register_keras_serializable(package="lstmlab")
+class NeighbourMax(keras.layers.Layer):
+    """MaxPool1D(size, strides=1, padding='same') as a maximum of shifted copies: the same
+    outputs, but a gradient XLA compiles under TensorFlow's op determinism (which every run
+    turns on; XLA has no deterministic MaxPoolGrad)."""
+
+    def __init__(self, size: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.size = size
+
+    def call(self, x):
+        left = (self.size - 1) // 2
+        padded = ops.pad(x, [[0, 0], [left, self.size - 1 - left], [0, 0]],
+                         constant_values=-1e9)  # fmt: skip
+        steps = ops.shape(x)[1]
+        out = padded[:, :steps]
+        for shift in range(1, self.size):
+            out = ops.maximum(out, padded[:, shift : shift + steps])
+        return out
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
+@keras.saving.register_keras_serializable(package="lstmlab")
 class DimensionShuffle(keras.layers.Layer):
     """(batch, time, variables) -> (batch, variables, time): LSTM-FCN's recurrent branch reads
     each variable as one timestep."""

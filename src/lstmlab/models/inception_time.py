@@ -10,8 +10,10 @@ are ensembles of five networks: a sweep's report gives the seeds' ensemble
 
 Padding never reaches a real step: the padded steps are zero before every convolution, the
 lowest value before the max-pooling, and the batch normalisations and the pooling take the
-mask. Unlike the FCN, a series may be shorter than the widest kernel (the authors ran 40-wide
-kernels on ItalyPowerDemand's 24 steps): a 'same' convolution reads zeros beyond the ends."""
+mask; the max-pooling is written as a maximum of shifted copies, which XLA compiles under
+TensorFlow's op determinism (its MaxPoolGrad has no deterministic XLA kernel). Unlike the
+FCN, a series may be shorter than the widest kernel (the authors ran 40-wide kernels on
+ItalyPowerDemand's 24 steps): a 'same' convolution reads zeros beyond the ends."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import keras
 from lstmlab.config import InceptionTimeConfig
 from lstmlab.data import Task
 from lstmlab.models import fcn
-from lstmlab.models.blocks import LowestPadded, ZeroPadded
+from lstmlab.models.blocks import LowestPadded, NeighbourMax, ZeroPadded
 
 
 def _zeroed(x, real):
@@ -38,9 +40,7 @@ def inception_module(x, filters: int, kernels: list[int], bottleneck: int, real)
         inner = keras.layers.Conv1D(bottleneck, 1, padding="same", use_bias=False)(x)
     branches = [keras.layers.Conv1D(filters, k, padding="same", use_bias=False)(inner)
                 for k in kernels]  # fmt: skip
-    pooled = keras.layers.MaxPool1D(3, strides=1, padding="same")(
-        x if real is None else LowestPadded()(x, real)
-    )
+    pooled = NeighbourMax(3)(x if real is None else LowestPadded()(x, real))
     branches.append(keras.layers.Conv1D(filters, 1, padding="same", use_bias=False)(
         _zeroed(pooled, real)))  # fmt: skip
     return _normalised_relu(keras.layers.Concatenate(axis=2)(branches), real)
