@@ -55,26 +55,25 @@ class ZeroPadded(_TakesMask):
         return ops.where(ops.expand_dims(real, -1), x, ops.zeros_like(x))
 
 
-@keras.saving.register_keras_serializable(package="lstmlab")
-class LowestPadded(_TakesMask):
-    """Sets the padded steps to a value below any real one, so that a max-pooling window
-    never picks them (as 'same' max-pooling ignores the steps beyond a sequence's ends)."""
-
-    def call(self, x, real):
-        return ops.where(ops.expand_dims(real, -1), x, ops.full_like(x, -1e9))
+def zeroed(x, real):
+    """x with its padded steps set to zero (unchanged where no sequence is padded)."""
+    return x if real is None else ZeroPadded()(x, real)
 
 
 @keras.saving.register_keras_serializable(package="lstmlab")
-class NeighbourMax(keras.layers.Layer):
+class NeighbourMax(_TakesMask):
     """MaxPool1D(size, strides=1, padding='same') as a maximum of shifted copies: the same
     outputs, but a gradient XLA compiles under TensorFlow's op determinism (which every run
-    turns on; XLA has no deterministic MaxPoolGrad)."""
+    turns on; XLA has no deterministic MaxPoolGrad). Given the mask of real steps, a window
+    never picks a padded step, as 'same' pooling ignores the steps beyond a sequence's ends."""
 
     def __init__(self, size: int = 3, **kwargs):
         super().__init__(**kwargs)
         self.size = size
 
-    def call(self, x):
+    def call(self, x, real=None):
+        if real is not None:
+            x = ops.where(ops.expand_dims(real, -1), x, ops.full_like(x, -1e9))
         left = (self.size - 1) // 2
         padded = ops.pad(x, [[0, 0], [left, self.size - 1 - left], [0, 0]],
                          constant_values=-1e9)  # fmt: skip
@@ -139,8 +138,7 @@ def conv_block(x, filters: int, kernel: int, real):
     """Conv1D ('same'), batch normalisation, ReLU; the padded steps zero again after it."""
     x = keras.layers.Conv1D(filters, kernel, padding="same", kernel_initializer="he_uniform")(x)
     x = keras.layers.BatchNormalization()(x, mask=real)
-    x = keras.layers.Activation("relu")(x)
-    return x if real is None else ZeroPadded()(x, real)
+    return zeroed(keras.layers.Activation("relu")(x), real)
 
 
 def squeeze_excite(x, reduction: int, real):

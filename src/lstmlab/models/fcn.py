@@ -12,16 +12,16 @@ from lstmlab.data import Task
 from lstmlab.models.blocks import RealSteps, ZeroPadded, conv_block, squeeze_excite
 
 
-def check(cfg: FcnConfig, task: Task) -> None:
-    """The task the convolutional families can take: one label per sequence, sequences at
-    least as long as the largest kernel."""
+def check(cfg: FcnConfig, task: Task, longest_kernel: bool = True) -> None:
+    """The task the convolutional families can take: one label per sequence, and (with
+    longest_kernel) sequences at least as long as the largest kernel."""
     if task.per_timestep:
         raise ConfigError(
             "model", cfg.kind,
             f"classifies whole sequences; {task.name} has one label per timestep: use a "
             "recurrent model (model=lstm, bilstm, gru)",
         )  # fmt: skip
-    if task.timesteps < max(cfg.kernels):
+    if longest_kernel and task.timesteps < max(cfg.kernels):
         raise ConfigError(
             "model.kernels", list(cfg.kernels),
             f"{task.name}'s sequences have {task.timesteps} timesteps, fewer than the largest "

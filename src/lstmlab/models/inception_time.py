@@ -22,16 +22,12 @@ import keras
 from lstmlab.config import InceptionTimeConfig
 from lstmlab.data import Task
 from lstmlab.models import fcn
-from lstmlab.models.blocks import LowestPadded, NeighbourMax, ZeroPadded
-
-
-def _zeroed(x, real):
-    return x if real is None else ZeroPadded()(x, real)
+from lstmlab.models.blocks import NeighbourMax, zeroed
 
 
 def _normalised_relu(x, real):
     x = keras.layers.BatchNormalization()(x, mask=real)
-    return _zeroed(keras.layers.Activation("relu")(x), real)
+    return zeroed(keras.layers.Activation("relu")(x), real)
 
 
 def inception_module(x, filters: int, kernels: list[int], bottleneck: int, real):
@@ -40,21 +36,20 @@ def inception_module(x, filters: int, kernels: list[int], bottleneck: int, real)
         inner = keras.layers.Conv1D(bottleneck, 1, padding="same", use_bias=False)(x)
     branches = [keras.layers.Conv1D(filters, k, padding="same", use_bias=False)(inner)
                 for k in kernels]  # fmt: skip
-    pooled = NeighbourMax(3)(x if real is None else LowestPadded()(x, real))
+    pooled = NeighbourMax(3)(x, real)
     branches.append(keras.layers.Conv1D(filters, 1, padding="same", use_bias=False)(
-        _zeroed(pooled, real)))  # fmt: skip
+        zeroed(pooled, real)))  # fmt: skip
     return _normalised_relu(keras.layers.Concatenate(axis=2)(branches), real)
 
 
 def shortcut(res, x, real):
     y = keras.layers.Conv1D(x.shape[-1], 1, padding="same", use_bias=False)(res)
     y = keras.layers.BatchNormalization()(y, mask=real)
-    return _zeroed(keras.layers.Activation("relu")(keras.layers.Add()([y, x])), real)
+    return zeroed(keras.layers.Activation("relu")(keras.layers.Add()([y, x])), real)
 
 
 def build(cfg: InceptionTimeConfig, task: Task) -> keras.Model:
-    if task.per_timestep:
-        fcn.check(cfg, task)  # its one-line refusal of per-timestep labels
+    fcn.check(cfg, task, longest_kernel=False)
     inputs, x, real = fcn.inputs_and_mask(task)
     res = x
     for depth, filters in enumerate(cfg.filters):

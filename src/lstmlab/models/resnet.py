@@ -16,7 +16,7 @@ import keras
 from lstmlab.config import ResNetConfig
 from lstmlab.data import Task
 from lstmlab.models import fcn
-from lstmlab.models.blocks import ZeroPadded
+from lstmlab.models.blocks import zeroed
 
 
 def residual_block(x, filters: int, kernels: list[int], real):
@@ -27,15 +27,13 @@ def residual_block(x, filters: int, kernels: list[int], real):
         y = keras.layers.Conv1D(filters, kernel, padding="same")(y)
         y = keras.layers.BatchNormalization()(y, mask=real)
         if i < len(kernels) - 1:
-            y = keras.layers.Activation("relu")(y)
-            if real is not None:
-                y = ZeroPadded()(y, real)
+            y = zeroed(keras.layers.Activation("relu")(y), real)
     shortcut = x
     if x.shape[-1] != filters:
         shortcut = keras.layers.Conv1D(filters, 1, padding="same")(shortcut)
     shortcut = keras.layers.BatchNormalization()(shortcut, mask=real)
     out = keras.layers.Activation("relu")(keras.layers.Add()([shortcut, y]))
-    return out if real is None else ZeroPadded()(out, real)
+    return zeroed(out, real)
 
 
 def build(cfg: ResNetConfig, task: Task) -> keras.Model:
