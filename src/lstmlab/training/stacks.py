@@ -1,0 +1,397 @@
+"""Seeds stacked in one program: K models of one architecture, which differ only in their
+initial weights, trained together by one compiled loop, each on its own batches.
+
+Every weight gets a leading seed axis and every product is batched over it (``einsum``), so
+one XLA program steps all K seeds. The Keras models and their Adam states stay the state of
+record: a chunk reads them into stacked tensors, steps, and writes them back, so that
+validation, early stopping, checkpoints and the model a run logs see each seed's own Keras
+model, as they do for a run alone.
+
+The stack interprets the model layer by layer; a layer it has no stacked form for (anything
+but Masking, LSTM, GRU, SimpleRNN, Bidirectional, ReverseTime, GlobalAveragePooling1D and
+Dense, or one with dropout) makes the models :class:`Unstackable`, with the reason, and they
+train one by one. Seed k's arithmetic is the one its model does alone in
+``loops.compiled_loop`` (the same products, in the same order, and Keras' Adam written out per
+seed), so a stack ends where its seeds end alone, to float rounding
+(``tests/test_stacks.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras.src.backend.common.masking import set_keras_mask
+
+from lstmlab.data import Task
+from lstmlab.models.recurrent import ReverseTime, accuracy
+
+_RNN = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
+_MERGES = ("concat", "sum", "mul", "ave")
+
+
+class Unstackable(ValueError):
+    """The models cannot train as one stack (the message says why)."""
+
+
+@dataclass
+class _State:
+    """The stack's training state, each array with a leading seed axis."""
+
+    weights: list[np.ndarray]
+    momentums: list[np.ndarray]
+    velocities: list[np.ndarray]
+    iterations: np.ndarray  # (K,) int64: Adam steps each seed has taken
+
+
+def unstackable(model: keras.Model) -> str | None:
+    """Why model has no stacked form, or None when it has one."""
+    try:
+        _plan(model)
+        _check_optimizer(model.optimizer)
+    except Unstackable as exc:
+        return str(exc)
+    return None
+
+
+def _plan(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's layers after its input, checked to form a chain the stack can run."""
+    if not isinstance(model, keras.Model) or not hasattr(model, "inputs") or not model.inputs:
+        raise Unstackable("only functional Keras models stack")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise Unstackable("a model with several inputs or outputs does not stack")
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    previous = model.inputs[0]
+    for layer in layers:
+        # A layer reached through Masking also takes the mask as a (keyword) input.
+        nodes = layer._inbound_nodes
+        if (
+            len(nodes) != 1
+            or not nodes[0].input_tensors
+            or nodes[0].input_tensors[0] is not previous
+        ):
+            raise Unstackable(f"layer {layer.name} is not in a single chain of layers")
+        _check_layer(layer)
+        previous = layer.output
+    if previous is not model.outputs[0]:
+        raise Unstackable("the model's output is not its last layer's")
+    if model.non_trainable_weights:
+        names = ", ".join(w.path for w in model.non_trainable_weights[:3])
+        raise Unstackable(f"non-trainable weights ({names}) have no stacked form")
+    return layers
+
+
+def _check_layer(layer: keras.layers.Layer) -> None:
+    if isinstance(layer, keras.layers.Bidirectional):
+        if layer.merge_mode not in _MERGES:
+            raise Unstackable(f"{layer.name}: merge_mode {layer.merge_mode} does not stack")
+        _check_layer(layer.forward_layer)
+        _check_layer(layer.backward_layer)
+    elif isinstance(layer, _RNN):
+        cell = layer.cell
+        if getattr(cell, "dropout", 0) or getattr(cell, "recurrent_dropout", 0):
+            # Keras draws dropout masks from each layer's seed state; the stack does not
+            # reproduce those draws.
+            raise Unstackable(f"{layer.name}: dropout has no stacked form (dropout=0 stacks)")
+        if layer.stateful or layer.return_state or not cell.use_bias:
+            raise Unstackable(f"{layer.name}: stateful, return_state or use_bias=False")
+        if isinstance(layer, keras.layers.GRU) and not cell.reset_after:
+            raise Unstackable(f"{layer.name}: GRU(reset_after=False) does not stack")
+    elif isinstance(layer, keras.layers.Dense):
+        if not layer.use_bias:
+            raise Unstackable(f"{layer.name}: Dense(use_bias=False) does not stack")
+    elif isinstance(layer, keras.layers.GlobalAveragePooling1D):
+        if layer.data_format != "channels_last" or layer.keepdims:
+            raise Unstackable(f"{layer.name}: only channels_last without keepdims stacks")
+    elif not isinstance(layer, keras.layers.Masking | ReverseTime):
+        raise Unstackable(f"layer {layer.name} ({type(layer).__name__}) has no stacked form")
+
+
+def _check_optimizer(optimizer) -> None:
+    if type(optimizer) is not keras.optimizers.Adam:
+        raise Unstackable(f"the optimizer is {type(optimizer).__name__}; only Adam stacks")
+    extras = {
+        "amsgrad": optimizer.amsgrad,
+        "weight_decay": optimizer.weight_decay,
+        "clipnorm": optimizer.clipnorm,
+        "clipvalue": optimizer.clipvalue,
+        "global_clipnorm": optimizer.global_clipnorm,
+        "use_ema": optimizer.use_ema,
+        "gradient_accumulation_steps": optimizer.gradient_accumulation_steps,
+    }
+    used = [key for key, value in extras.items() if value]
+    if used:
+        raise Unstackable(f"Adam with {', '.join(used)} does not stack")
+
+
+class Stack:
+    """K compiled Keras models of one architecture trained as one program.
+
+    ``run(xs, ys, n, lrs)``: xs (steps, K, batch, ...) and ys the K seeds' batches, n (K,) the
+    steps each seed takes (a seed with fewer steps, or none, keeps its weights past them), lrs
+    (steps, K) the learning rates; returns the per-step losses and accuracies, (steps, K).
+    Reads the models' weights and Adam states before the chunk and writes them back after it.
+    """
+
+    def __init__(self, models: Sequence[keras.Model], task: Task, jit: bool = True):
+        if not models:
+            raise ValueError("a stack needs at least one model")
+        self.models = list(models)
+        self.task = task
+        self.layers = _plan(self.models[0])
+        shapes = [tuple(v.shape) for v in self.models[0].trainable_variables]
+        for model in self.models:
+            _check_optimizer(model.optimizer)
+            if [tuple(v.shape) for v in model.trainable_variables] != shapes or [
+                type(layer) for layer in _plan(model)
+            ] != [type(layer) for layer in self.layers]:
+                raise Unstackable(f"{model.name} is not the architecture of {self.models[0].name}")
+            model.optimizer.build(model.trainable_variables)
+        first = self.models[0]
+        # Each layer's weights by their place in the model's trainable variables.
+        self._index = {id(v): i for i, v in enumerate(first.trainable_variables)}
+        self._loss = first.loss
+        adam = first.optimizer
+        self._adam = (float(adam.beta_1), float(adam.beta_2), float(adam.epsilon))
+        self._run = self._compile(jit)
+
+    # The state of record: the Keras models and their optimizers.
+    def read(self) -> _State:
+        def stacked(get: Callable[[keras.Model, int, keras.Variable], keras.Variable]):
+            return [
+                np.stack(
+                    [
+                        keras.ops.convert_to_numpy(get(m, i, m.trainable_variables[i]))
+                        for m in self.models
+                    ]
+                )  # fmt: skip
+                for i in range(len(self._index))
+            ]
+
+        return _State(
+            weights=stacked(lambda m, i, v: v),
+            momentums=stacked(lambda m, i, v: _slot(m.optimizer, "_momentums", v)),
+            velocities=stacked(lambda m, i, v: _slot(m.optimizer, "_velocities", v)),
+            iterations=np.array(
+                [int(keras.ops.convert_to_numpy(m.optimizer.iterations)) for m in self.models]
+            ),
+        )
+
+    def write(self, state: _State) -> None:
+        for k, model in enumerate(self.models):
+            optimizer = model.optimizer
+            for i, v in enumerate(model.trainable_variables):
+                v.assign(state.weights[i][k])
+                _slot(optimizer, "_momentums", v).assign(state.momentums[i][k])
+                _slot(optimizer, "_velocities", v).assign(state.velocities[i][k])
+            optimizer.iterations.assign(state.iterations[k])
+
+    def run(self, xs: np.ndarray, ys: np.ndarray, n: Sequence[int], lrs: np.ndarray):
+        state = self.read()
+        out = self._run(
+            xs, ys, np.asarray(n, np.int32), np.asarray(lrs, np.float32),
+            state.weights, state.momentums, state.velocities, state.iterations,
+        )  # fmt: skip
+        weights, momentums, velocities, iterations, losses, accs = out
+        self.write(
+            _State(
+                [w.numpy() for w in weights],
+                [m.numpy() for m in momentums],
+                [v.numpy() for v in velocities],
+                iterations.numpy(),
+            )
+        )
+        return losses.numpy(), accs.numpy()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The K models' outputs (inference) on x (K, batch, ...), in one call."""
+        weights = [tf.constant(w) for w in self.read().weights]
+        return self.forward(weights, tf.constant(x, tf.float32))[0].numpy()
+
+    def forward(self, weights: list[tf.Tensor], x: tf.Tensor):
+        """(outputs, mask) of the stacked models on x (K, batch, ...)."""
+        mask = None
+        for layer in self.layers:
+            x, mask = _apply(layer, self._weights_of(layer, weights), x, mask)
+        return x, mask
+
+    def _weights_of(self, layer, weights: list[tf.Tensor]) -> list[tf.Tensor]:
+        return [weights[self._index[id(v)]] for v in layer.trainable_weights]
+
+    def _losses(self, x, y, p, mask):
+        """Per seed: the model's loss (Keras' masked mean where the outputs carry a mask) and
+        accuracy, as compiled_loop computes them."""
+        losses, accs = [], []
+        for k in range(len(self.models)):
+            pk = p[k]
+            if mask is not None:
+                set_keras_mask(pk, mask[k])
+            losses.append(self._loss(y[k], pk))
+            accs.append(tf.cast(accuracy(self.task, x[k], y[k], pk), tf.float32))
+        return tf.stack(losses), tf.stack(accs)
+
+    def _compile(self, jit: bool):
+        beta_1, beta_2, epsilon = self._adam
+
+        def step(x, y, active, lr, weights, ms, vs, iterations):
+            with tf.GradientTape() as tape:
+                tape.watch(weights)
+                p, mask = self.forward(weights, x)
+                losses, accs = self._losses(x, y, p, mask)
+                total = tf.reduce_sum(losses)
+            grads = tape.gradient(total, weights)
+            # Keras' Adam.update_step, per seed (its own step count and rate).
+            local_step = tf.cast(iterations + 1, tf.float32)
+            alpha = lr * tf.sqrt(1 - tf.pow(beta_2, local_step)) / (1 - tf.pow(beta_1, local_step))
+            new_w, new_m, new_v = [], [], []
+            for w, g, m, v in zip(weights, grads, ms, vs, strict=True):
+                g = tf.convert_to_tensor(g)
+                shape = (-1,) + (1,) * (len(w.shape) - 1)
+                on = tf.reshape(active, shape)
+                m2 = m + (g - m) * (1 - beta_1)
+                v2 = v + (tf.square(g) - v) * (1 - beta_2)
+                w2 = w - (m2 * tf.reshape(alpha, shape)) / (tf.sqrt(v2) + epsilon)
+                new_w.append(tf.where(on, w2, w))
+                new_m.append(tf.where(on, m2, m))
+                new_v.append(tf.where(on, v2, v))
+            return new_w, new_m, new_v, iterations + tf.cast(active, tf.int64), losses, accs
+
+        @tf.function(jit_compile=jit, autograph=False)
+        def run(xs, ys, n, lrs, weights, ms, vs, iterations):
+            k = len(self.models)
+            weights = [tf.convert_to_tensor(w) for w in weights]
+            ms = [tf.convert_to_tensor(m) for m in ms]
+            vs = [tf.convert_to_tensor(v) for v in vs]
+            iterations = tf.convert_to_tensor(iterations, tf.int64)
+            steps = tf.reduce_max(n)
+
+            def body(i, weights, ms, vs, iterations, losses, accs):
+                active = i < n
+                x, y = tf.gather(xs, i), tf.gather(ys, i)
+                weights, ms, vs, iterations, loss, acc = step(
+                    x, y, active, tf.gather(lrs, i), weights, ms, vs, iterations
+                )
+                at = tf.reshape(i, (1, 1))
+                losses = tf.tensor_scatter_nd_update(losses, at, loss[None])
+                accs = tf.tensor_scatter_nd_update(accs, at, acc[None])
+                return i + 1, weights, ms, vs, iterations, losses, accs
+
+            zeros = tf.zeros((tf.shape(xs)[0], k), tf.float32)
+            out = tf.while_loop(
+                lambda i, *_: i < steps,
+                body,
+                (tf.constant(0), weights, ms, vs, iterations, zeros, zeros),
+            )
+            return out[1:]
+
+        return run
+
+
+def _slot(optimizer, name: str, variable) -> keras.Variable:
+    return getattr(optimizer, name)[optimizer._get_variable_index(variable)]
+
+
+def _apply(layer, weights: list[tf.Tensor], x: tf.Tensor, mask):
+    """One layer on stacked inputs x (K, batch, ...) with the padding mask (K, batch, time)
+    or None: (outputs, their mask), as Keras computes them for each seed."""
+    if isinstance(layer, keras.layers.Masking):
+        mask = tf.reduce_any(tf.not_equal(x, layer.mask_value), axis=-1)
+        return x * tf.cast(mask, x.dtype)[..., None], mask
+    if isinstance(layer, ReverseTime):
+        return tf.reverse(x, [2]), mask  # the mask stays in input order (see ReverseTime)
+    if isinstance(layer, keras.layers.GlobalAveragePooling1D):
+        if mask is None:
+            return tf.reduce_mean(x, axis=2), None
+        m = tf.cast(mask, x.dtype)[..., None]
+        return tf.reduce_sum(x * m, axis=2) / tf.reduce_sum(m, axis=2), None
+    if isinstance(layer, keras.layers.Dense):
+        kernel, bias = weights
+        if len(x.shape) == 4:
+            z = tf.einsum("kbti,kio->kbto", x, kernel) + bias[:, None, None, :]
+        else:
+            z = tf.einsum("kbi,kio->kbo", x, kernel) + bias[:, None, :]
+            mask = None
+        return layer.activation(z), mask
+    if isinstance(layer, keras.layers.Bidirectional):
+        half = len(weights) // 2
+        forward = _recurrent(layer.forward_layer, weights[:half], x, mask)
+        backward = _recurrent(layer.backward_layer, weights[half:], x, mask)
+        sequences = layer.return_sequences
+        if sequences:
+            backward = tf.reverse(backward, [2])
+        merged = {
+            "concat": lambda: tf.concat([forward, backward], -1),
+            "sum": lambda: forward + backward,
+            "ave": lambda: (forward + backward) / 2,
+            "mul": lambda: forward * backward,
+        }[layer.merge_mode]()
+        return merged, mask if sequences else None
+    out = _recurrent(layer, weights, x, mask)
+    return out, mask if layer.return_sequences else None
+
+
+def _recurrent(layer, weights: list[tf.Tensor], x: tf.Tensor, mask):
+    """An LSTM, GRU or SimpleRNN over x (K, B, T, F): Keras' backend.rnn loop, per seed
+    (masked steps carry state and output over, or output zeros under zero_output_for_mask;
+    go_backwards reads, and returns, the steps last first)."""
+    cell = layer.cell
+    kernel, recurrent, bias = weights
+    units = cell.units
+    k, b = tf.shape(x)[0], tf.shape(x)[1]
+    inputs = tf.transpose(x, (2, 0, 1, 3))  # time first
+    steps = x.shape[2]  # static: XLA's gradient of the loop needs its length
+    m = None if mask is None else tf.transpose(mask, (2, 0, 1))
+    if layer.go_backwards:
+        inputs = tf.reverse(inputs, [0])
+        m = None if m is None else tf.reverse(m, [0])
+    gru = isinstance(cell, keras.layers.GRUCell)
+    lstm = isinstance(cell, keras.layers.LSTMCell)
+    # The input's products for every step at once: the same products Keras takes step by step.
+    projected = tf.einsum("tkbf,kfg->tkbg", inputs, kernel)
+    if gru:
+        projected = projected + bias[:, 0][None, :, None, :]
+    act, rec_act = cell.activation, getattr(cell, "recurrent_activation", None)
+
+    def cell_step(xw, h, c):
+        if lstm:
+            z = xw + tf.einsum("kbu,kug->kbg", h, recurrent) + bias[:, None, :]
+            zi, zf, zc, zo = tf.split(z, 4, axis=-1)
+            c = rec_act(zf) * c + rec_act(zi) * act(zc)
+            return rec_act(zo) * act(c), c
+        if gru:
+            inner = tf.einsum("kbu,kug->kbg", h, recurrent) + bias[:, 1][:, None, :]
+            x_z, x_r, x_h = tf.split(xw, 3, axis=-1)
+            r_z, r_r, r_h = tf.split(inner, 3, axis=-1)
+            z = rec_act(x_z + r_z)
+            r = rec_act(x_r + r_r)
+            hh = act(x_h + r * r_h)
+            return z * h + (1 - z) * hh, c
+        # SimpleRNN: h = act(x W + b + h U)
+        return act(xw + bias[:, None, :] + tf.einsum("kbu,kug->kbg", h, recurrent)), c
+
+    zero_masked = bool(layer.zero_output_for_mask)
+    zeros = tf.zeros((k, b, units), x.dtype)
+    outputs = tf.TensorArray(x.dtype, size=steps)
+
+    def body(t, outputs, out, h, c):
+        new_h, new_c = cell_step(projected[t], h, c)
+        new_out = new_h
+        if m is not None:
+            real = m[t][..., None]
+            new_out = tf.where(real, new_h, zeros if zero_masked else out)
+            new_h = tf.where(real, new_h, h)
+            new_c = tf.where(real, new_c, c)
+        return t + 1, outputs.write(t, new_out), new_out, new_h, new_c
+
+    _, outputs, last, _, _ = tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (tf.constant(0), outputs, zeros, zeros, zeros),
+        maximum_iterations=steps,
+    )
+    if layer.return_sequences:
+        return tf.transpose(outputs.stack(), (1, 2, 0, 3))
+    return last
