@@ -62,11 +62,8 @@ def batches(task: Task, rng: np.random.Generator, masked: bool):
                 x[s, k, b, task.timesteps - cut :] = task.pad_value
             else:
                 x[s, k, b, :cut] = task.pad_value
-    if task.per_timestep:
-        y = rng.integers(0, task.classes, (STEPS, K, BATCH, task.timesteps, 1))
-    else:
-        y = rng.integers(0, task.classes, (STEPS, K, BATCH, 1))
-    return x, y.astype(np.float32)
+    shape = (STEPS, K, BATCH, task.timesteps) if task.per_timestep else (STEPS, K, BATCH)
+    return x, task.targets(rng.integers(0, task.classes, shape))
 
 
 def alone(model: keras.Model, task: Task, xs, ys, lrs, n: int):

@@ -201,18 +201,26 @@ def padding_mask(task: Task, x):
     return ops.any(ops.not_equal(x, task.pad_value), axis=-1)
 
 
-def accuracy(task: Task, x, y, p):
+def accuracy(task: Task, x, y, p, seeds: bool = False):
     """Mean accuracy of predictions p against targets y, as a backend tensor (usable in graphs):
-    per real timestep for per-timestep tasks, per sequence otherwise. Matches Keras' accuracy."""
+    per real timestep for per-timestep tasks, per sequence otherwise. Matches Keras' accuracy.
+    seeds: x, y and p have a leading seed axis (a stack's); one accuracy per seed."""
     ops = keras.ops
+
+    def total(a):
+        return ops.sum(a, axis=tuple(range(1, len(a.shape)))) if seeds else ops.sum(a)
+
+    def mean(a):
+        return ops.mean(a, axis=tuple(range(1, len(a.shape)))) if seeds else ops.mean(a)
+
     if task.regression:  # the step metric of a regression: RMSE (training units)
         err = ops.square(p - y)
         if task.per_timestep:
             err = err[..., 0]
         if task.per_timestep and task.masked:
             mask = ops.cast(padding_mask(task, x), "float32")
-            return ops.sqrt(ops.sum(err * mask) / ops.maximum(ops.sum(mask), 1.0))
-        return ops.sqrt(ops.mean(err))
+            return ops.sqrt(total(err * mask) / ops.maximum(total(mask), 1.0))
+        return ops.sqrt(mean(err))
     if task.binary:
         hits = ops.equal(ops.cast(p > 0.5, y.dtype), y)[..., 0]
     else:
@@ -220,5 +228,5 @@ def accuracy(task: Task, x, y, p):
     hits = ops.cast(hits, "float32")
     if task.per_timestep and task.masked:
         mask = ops.cast(padding_mask(task, x), "float32")
-        return ops.sum(hits * mask) / ops.maximum(ops.sum(mask), 1.0)
-    return ops.mean(hits)
+        return total(hits * mask) / ops.maximum(total(mask), 1.0)
+    return mean(hits)

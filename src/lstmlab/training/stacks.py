@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import tensorflow as tf
-from keras.src.backend.common.masking import set_keras_mask
 
 from lstmlab.data import Task
 from lstmlab.models.recurrent import ReverseTime, accuracy
@@ -154,6 +153,8 @@ class Stack:
         # Each layer's weights by their place in the model's trainable variables.
         self._index = {id(v): i for i, v in enumerate(first.trainable_variables)}
         self._loss = first.loss
+        if getattr(self._loss, "reduction", None) != "sum_over_batch_size":
+            raise Unstackable("only a Keras loss with the sum_over_batch_size reduction stacks")
         adam = first.optimizer
         self._adam = (float(adam.beta_1), float(adam.beta_2), float(adam.epsilon))
         self._run = self._compile(jit)
@@ -222,16 +223,20 @@ class Stack:
         return [weights[self._index[id(v)]] for v in layer.trainable_weights]
 
     def _losses(self, x, y, p, mask):
-        """Per seed: the model's loss (Keras' masked mean where the outputs carry a mask) and
-        accuracy, as compiled_loop computes them."""
-        losses, accs = [], []
-        for k in range(len(self.models)):
-            pk = p[k]
-            if mask is not None:
-                set_keras_mask(pk, mask[k])
-            losses.append(self._loss(y[k], pk))
-            accs.append(tf.cast(accuracy(self.task, x[k], y[k], pk), tf.float32))
-        return tf.stack(losses), tf.stack(accs)
+        """Per seed: the model's loss and accuracy, as compiled_loop computes them (Keras'
+        Loss.__call__ with its sum_over_batch_size reduction: a sum over the seed's elements
+        divided by their count, real ones weighted total/valid where the outputs carry a
+        mask)."""
+        # Keras' Loss.__call__ takes the targets in the loss's dtype (class indices too).
+        elements = self._loss.call(tf.cast(y, self._loss.dtype), p)  # (K, batch[, time])
+        axes = tuple(range(1, len(elements.shape)))
+        count = float(np.prod(elements.shape[1:]))
+        if mask is not None:
+            real = tf.cast(mask, elements.dtype)
+            valid = tf.reduce_sum(real, axis=axes, keepdims=True)
+            elements = elements * tf.where(mask, tf.math.divide_no_nan(count, valid), 0.0)
+        losses = tf.reduce_sum(elements, axis=axes) / count
+        return losses, tf.cast(accuracy(self.task, x, y, p, seeds=True), tf.float32)
 
     def _compile(self, jit: bool):
         beta_1, beta_2, epsilon = self._adam
