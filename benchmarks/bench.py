@@ -552,6 +552,21 @@ def floor_report(
 # --- the Markdown file the handbook includes (docs/bench/latest.md) ---------------------------
 
 
+def stack_report() -> tuple[str, list[str]]:
+    """Issue 26's steps/s goal: 10 stacked BiLSTM(20) seeds against one (benchmarks/stacks.py,
+    in a process of its own)."""
+    cmd = [str(BIN / "python"), str(HERE / "stacks.py"), "--stacks", "10", "--steps", "1000",
+           "--repeats", "3", "--json"]  # fmt: skip
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    *printed, last = out.stdout.strip().splitlines()
+    result = json.loads(last)
+    ten = next(r for r in result["rows"] if r["program"] == "stack" and r["seeds"] == 10)
+    r = ten["vs_one_seed"]
+    ok = "PASS" if r >= 5 else "MISS"
+    check = f"{ok}  10 stacked BiLSTM(20) seeds' steps/s >= 5x one seed's: {r:.2f}x"
+    return "Seeds stacked in one program (benchmarks/stacks.py):\n\n" + "\n".join(printed), [check]
+
+
 def git_commit(root: Path = PROJECT_ROOT) -> str:
     """The short hash of the checkout's HEAD, "+ uncommitted changes" when tracked files differ
     from it (docs/bench/, which the last run wrote, aside); "unknown" outside a git checkout."""
@@ -593,6 +608,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", choices=[c.key for c in CASES])
     parser.add_argument("--no-costs", action="store_true", help="skip the per-run cost part")
+    parser.add_argument("--no-stacks", action="store_true", help="skip the stacked-seeds part")
     parser.add_argument("--long-steps", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "bench" / "latest.md")
     args = parser.parse_args()
@@ -607,6 +623,7 @@ def main() -> None:
             rows.append((case, p, lstmlab(case, Path(tmp))))
         measured = None if args.no_costs else costs(Path(tmp), args.long_steps)
         under = None if measured is None else floors(measured, Path(tmp) / "replay")
+        stacked = None if args.no_stacks else stack_report()
     checks = goals(rows)
     report = table(rows, data_seconds())
     if measured is not None:
@@ -617,9 +634,12 @@ def main() -> None:
         text, more = floor_report(under, measured, rows)
         report += "\n\n" + text
         checks += ["", *more]
+    if stacked is not None:
+        report += "\n\n" + stacked[0]
+        checks += ["", *stacked[1]]
     command = (
         "make bench"
-        if args.cases is None and not args.no_costs
+        if args.cases is None and not args.no_costs and not args.no_stacks
         else shlex.join(["python", "benchmarks/bench.py", *sys.argv[1:]])
     )
     write_markdown(args.out, report, checks, command=command, commit=commit)

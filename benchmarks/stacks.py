@@ -120,10 +120,12 @@ def main() -> None:
     parser.add_argument("--stacks", type=int, nargs="+", default=[1, 2, 5, 10])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--json", action="store_true", help="and the result as JSON, last line")
     args = parser.parse_args()
     result = measure(args.stacks, args.steps, args.repeats)
-    print(json.dumps(result) if args.json else table(result))
+    print(table(result))
+    if args.json:
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":
