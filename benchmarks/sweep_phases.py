@@ -11,6 +11,10 @@ most a training-only stack could reach.
 
     .venv/bin/python benchmarks/sweep_phases.py
     .venv/bin/python benchmarks/sweep_phases.py --sweeps default claim_merge_modes
+    .venv/bin/python benchmarks/sweep_phases.py --set hydra.launcher.stack_seeds=1  # no stacks
+
+A stacked job's wall time also holds its siblings' turns: its runs log that part as
+``time_stack_wait_s`` (the stack_wait column), apart from its own phases.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ SWEEPS = {
     ),  # fmt: skip
     "compare_cells": (["experiment=compare_cells", "hydra/launcher=joblib"], "<= 25 s"),
 }
-PHASES = ("train", "compile", "eval", "logging", "data", "import", "overhead")
+PHASES = ("train", "compile", "eval", "logging", "data", "import", "stack_wait", "overhead")
 
 
 def run(overrides: list[str], folder: Path) -> tuple[float, Path]:
@@ -62,6 +66,8 @@ def phases(store: Path) -> tuple[int, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sweeps", nargs="+", default=list(SWEEPS), choices=list(SWEEPS))
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="overrides for every sweep (stack_seeds=1: no stacks)")  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     rows = []
@@ -73,7 +79,7 @@ def main() -> None:
             folder = Path(tmp) / name
             folder.mkdir()
             overrides, goal = SWEEPS[name]
-            wall, store = run(overrides, folder)
+            wall, store = run([*overrides, *args.set], folder)
             jobs, spent = phases(store)
             workers = 2 if "hydra/launcher=joblib" in overrides else 1
             rows.append((name, jobs, wall, spent, workers, goal))

@@ -79,7 +79,9 @@ def test_the_doctor_says_what_is_wrong_with_its_arguments(tmp_path):
 
 @pytest.mark.slow
 def test_a_sweep_killed_with_sigkill_is_found_dead_and_resumed(tmp_path, store):
-    args = ["-m", "seed=0,1", "hydra/launcher=basic", "schedule.epochs=1500",
+    # One job at a time (no stack): the sweep is killed while its first job runs.
+    args = ["-m", "seed=0,1", "hydra/launcher=basic", "hydra.launcher.stack_seeds=1",
+            "schedule.epochs=1500",
             "schedule.chunk=500", f"tracking.uri={store}", *TINY]  # fmt: skip
     hydra_dirs = [f"hydra.sweep.dir={tmp_path}/multirun"]
     proc = subprocess.Popen(

@@ -51,7 +51,8 @@ def test_a_later_job_of_a_worker_equals_the_same_job_alone(tmp_path, store):
     env = _own_cache_env()
     common = [f"tracking.uri={store}", f"xla_cache={cache}", *TINY]
     sweep = run_cli(tmp_path / "s", "-m", "model.merge_mode=sum,mul", "seed=range(0,3)",
-                    "hydra/launcher=basic", *common, env=env)  # fmt: skip
+                    "hydra/launcher=basic", "hydra.launcher.stack_seeds=1", *common,
+                    env=env)  # fmt: skip
     assert sweep.returncode == 0, sweep.stderr[-2000:]
     programs = sorted(p.name for p in cache.iterdir())
     assert len(programs) == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from conftest import run_cli, runs_of
 
 from lstmlab.config import Cell, Direction, Head, MergeMode, ModelConfig
 from lstmlab.data import Task
@@ -67,8 +68,9 @@ def batches(task: Task, rng: np.random.Generator, masked: bool):
 
 
 def alone(model: keras.Model, task: Task, xs, ys, lrs, n: int):
-    """One seed in lstmlab's compiled loop: losses, accuracies."""
-    losses, accs = compiled_loop(model, task)(xs, ys, np.int32(n), lrs)
+    """One seed in lstmlab's compiled loop (as a plain graph: XLA's compilation of it would
+    double the test's time; the two differ by rounding, within TOL): losses, accuracies."""
+    losses, accs = compiled_loop(model, task, jit=False)(xs, ys, np.int32(n), lrs)
     return losses.numpy()[:n], accs.numpy()[:n]
 
 
@@ -146,3 +148,141 @@ def test_models_the_stack_cannot_run_say_why():
     a, b = build_model(ModelConfig(units=4), task), build_model(ModelConfig(units=5), task)
     with pytest.raises(Unstackable, match="architecture"):
         Stack([a, b], task)
+
+
+# --- stacked sweeps through the CLI ----------------------------------------------------------
+
+# JapaneseVowels (padded sequences, nine classes) with early stopping that stops the seeds at
+# different steps.
+STOPPING = ["experiment=uea_japanese_vowels", "model.units=4", "eval.show=0",
+            "tracking.log_model=false", "schedule.epochs=6", "eval.every=3",
+            "schedule.early_stopping.patience=1",
+            "schedule.early_stopping.monitor=val_acc"]  # fmt: skip
+
+
+def _by_seed(store: str) -> dict[int, dict]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(store)
+    out = {}
+    for r in runs_of(store, "lstmlab"):
+        if "seed" not in r.data.params:
+            continue  # the sweep's parent run
+        losses = client.get_metric_history(r.info.run_id, "train_loss")
+        out[int(r.data.params["seed"])] = {
+            "status": r.info.status,
+            "metrics": r.data.metrics,
+            "losses": np.array([m.value for m in sorted(losses, key=lambda m: m.step)]),
+        }
+    return out
+
+
+@pytest.mark.slow
+def test_a_stacked_sweep_equals_the_same_sweep_unstacked(tmp_path):
+    stores = {}
+    for mode in ("null", "1"):
+        store = f"sqlite:///{tmp_path}/{mode}.db"
+        proc = run_cli(tmp_path / mode, "-m", "seed=0,1,2", *STOPPING,
+                       f"hydra.launcher.stack_seeds={mode}", f"tracking.uri={store}")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert ("3 seeds train as one stack" in proc.stdout) == (mode == "null"), proc.stdout
+        stores[mode] = _by_seed(store)
+    stacked, alone = stores["null"], stores["1"]
+    assert sorted(stacked) == sorted(alone) == [0, 1, 2]
+    for seed in alone:
+        a, b = stacked[seed], alone[seed]
+        assert a["status"] == b["status"] == "FINISHED"
+        np.testing.assert_allclose(a["losses"], b["losses"], rtol=0, atol=TOL)
+        for key in ("test_loss", "test_acc", "test_f1_macro", "best_step", "best_val_acc"):
+            assert a["metrics"][key] == pytest.approx(b["metrics"][key], abs=TOL), key
+        # A stacked run logs the time it waited on its siblings apart from its own.
+        assert "time_stack_wait_s" in a["metrics"] and "time_stack_wait_s" not in b["metrics"]
+    # Early stopping is per seed: they stopped at different steps, each as it does alone.
+    assert len({len(r["losses"]) for r in alone.values()}) > 1
+
+
+@pytest.mark.slow
+def test_joblib_workers_stack_their_seeds_and_dropout_trains_one_by_one(tmp_path, store):
+    proc = run_cli(
+        tmp_path, "-m", "seed=0,1", "model.dropout=0,0.2", "schedule.epochs=30", "eval.show=0",
+        "tracking.log_model=false", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+        f"tracking.uri={store}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "2 seeds train as one stack" in out, out
+    assert "2 seeds train one by one" in out and "dropout has no stacked form" in out, out
+    finished = [r for r in runs_of(store, "lstmlab") if "seed" in r.data.params]
+    assert len(finished) == 4 and {r.info.status for r in finished} == {"FINISHED"}
+
+
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_stack_seeds_out_of_range_is_one_line_and_no_run(tmp_path, store, value):
+    proc = run_cli(tmp_path, "-m", "seed=0,1", f"hydra.launcher.stack_seeds={value}",
+                   f"tracking.uri={store}")  # fmt: skip
+    assert proc.returncode != 0
+    (line,) = proc.stderr.strip().splitlines()
+    assert "hydra.launcher.stack_seeds" in line and "whole number >= 1" in line, line
+    assert not (tmp_path / "multirun").exists() or not any((tmp_path / "multirun").iterdir())
+
+
+@pytest.mark.slow
+def test_a_stack_stopped_by_a_signal_continues_each_seed_from_its_checkpoint(tmp_path):
+    """SIGTERM to a stacked sweep: every seed stops at its next chunk, its run KILLED with a
+    checkpoint; the same command continues each seed in its own run, to the end. (That a
+    continued run is bit-identical to one never stopped, tests/test_resume.py shows.)"""
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+    from pathlib import Path
+
+    from mlflow.tracking import MlflowClient
+
+    tiny = ["eval.samples=40", "eval.show=0", "model.units=4", "tracking.log_model=false",
+            "tracking.log_every=1", "schedule.epochs=12000", "schedule.chunk=500",
+            "schedule.checkpoint_every=500"]  # fmt: skip
+    store = f"sqlite:///{tmp_path}/stacked.db"
+    args = ["-m", "seed=0,1", f"tracking.uri={store}", *tiny]
+    cmd = [str(Path(sys.executable).parent / "lstmlab"), *args,
+           f"hydra.sweep.dir={tmp_path}/multirun"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    out: list[str] = []
+    threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            assert proc.poll() is None, "the sweep ended before it was stopped"
+            if not any("seeds train as one stack" in line for line in out):
+                continue
+            client = MlflowClient(store)
+            seeds = [r for r in runs_of(store, "lstmlab") if "seed" in r.data.params]
+            steps = [len(client.get_metric_history(r.info.run_id, "train_loss")) for r in seeds]
+            if len(steps) == 2 and min(steps) >= 1000:
+                break
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    killed = {int(r.data.params["seed"]): r for r in runs_of(store, "lstmlab")
+              if "seed" in r.data.params}  # fmt: skip
+    assert {r.info.status for r in killed.values()} == {"KILLED"}, proc.stderr.read()[-2000:]
+    stopped_at = {s: len(MlflowClient(store).get_metric_history(r.info.run_id, "train_loss"))
+                  for s, r in killed.items()}  # fmt: skip
+    assert all(n < 12000 for n in stopped_at.values()), stopped_at
+
+    again = run_cli(tmp_path, *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for r in killed.values():
+        assert f"continuing run {r.info.run_id} (KILLED) from its checkpoint" in again.stdout
+    resumed = _by_seed(store)
+    assert {r["status"] for r in resumed.values()} == {"FINISHED"}
+    client = MlflowClient(store)
+    for seed, r in killed.items():
+        # The same run, every step once: the killed part kept, the rest continued.
+        steps = [m.step for m in client.get_metric_history(r.info.run_id, "train_loss")]
+        assert sorted(steps) == list(range(1, 12001)) or sorted(steps) == list(range(12000))
+        assert len(resumed[seed]["losses"]) == 12000

@@ -27,7 +27,8 @@ def test_parallel_sweep_on_a_fresh_store_groups_jobs_under_one_parent(tmp_path, 
     # race between the workers if the parent did not create the store first.
     proc = run_cli(
         tmp_path, "experiment=compare_merge_modes", "model.merge_mode=sum,mul", "seed=0,1,2,3",
-        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"tracking.uri={store}", *TINY,
+        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.launcher.stack_seeds=1",
+        f"tracking.uri={store}", *TINY,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "[HYDRA] Joblib.Parallel(n_jobs=2" in proc.stderr + proc.stdout

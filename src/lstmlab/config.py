@@ -802,12 +802,41 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
 }
 
 
+def _launcher_schemas() -> tuple[type, type]:
+    """hydra/launcher=joblib's and basic's schemas: Hydra's launchers' keys, lstmlab's
+    launchers, and stack_seeds (hydra_plugins/lstmlab/launcher.py)."""
+    from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
+
+    @dataclass
+    class JoblibLauncherConfig(JobLibLauncherConf):
+        _target_: str = "hydra_plugins.lstmlab.launcher.JoblibLauncher"
+        # The most seeds of a configuration trained as one stack (training/stacks.py); 1:
+        # none; null: every seed of a configuration that a worker gets.
+        stack_seeds: int | None = None
+
+    @dataclass
+    class BasicLauncherConfig:
+        _target_: str = "hydra_plugins.lstmlab.launcher.BasicLauncher"
+        stack_seeds: int | None = None
+
+    return JoblibLauncherConfig, BasicLauncherConfig
+
+
 def register_configs() -> None:
     if not OmegaConf.has_resolver("lstmlab_root"):
         OmegaConf.register_new_resolver("lstmlab_root", lambda: str(PROJECT_ROOT))
     cs = ConfigStore.instance()
     for (group, name), node in SCHEMAS.items():
         cs.store(group=group, name=name, node=node)
+    # Under the name of Hydra's own, which conf/hydra/launcher/joblib.yaml is checked against.
+    # After Hydra's plugin scan, which (re)loads the joblib plugin's module and with it
+    # registers that plugin's schema; the scan runs once a process.
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()
+    joblib, basic = _launcher_schemas()
+    cs.store(group="hydra/launcher", name="joblib", node=joblib, provider="lstmlab")
+    cs.store(group="hydra/launcher", name="basic", node=basic, provider="lstmlab")
 
 
 def _positive(key: str, value: int) -> None:

@@ -157,7 +157,6 @@ def prepare_tensorflow(seed: int, threads: int, tf_seed: bool = True) -> np.rand
     with tf_seed, TensorFlow's stateful random ops; deterministic TF ops; returns the training
     data's random stream."""
     import random
-    import threading
 
     import keras
     import tensorflow as tf
@@ -171,8 +170,10 @@ def prepare_tensorflow(seed: int, threads: int, tf_seed: bool = True) -> np.rand
     # collection took 0.4 s a job (the models kept for reuse stay alive anyway), and it also
     # empties TensorFlow's kernel cache, after which every compiled function kept with a
     # reused model instantiates its graph again on its next call (0.1 s a job for predict).
-    global_state.GLOBAL_STATE_TRACKER = threading.local()
-    global_state.GLOBAL_SETTINGS_TRACKER = threading.local()
+    # This thread's part only: the seeds of a stack (training/stacks.py) prepare in threads
+    # of one process, each keeping its own.
+    global_state.GLOBAL_STATE_TRACKER.__dict__.clear()
+    global_state.GLOBAL_SETTINGS_TRACKER.__dict__.clear()
     # Each job builds its own compiled loop; TF would warn about "retracing" from the second
     # job of a process on.
     tf.get_logger().setLevel("ERROR")
@@ -430,7 +431,7 @@ def run(
         Tracker,
     )
     from lstmlab.training import checkpoints
-    from lstmlab.training.loops import planned_steps, reuse, train
+    from lstmlab.training.loops import copy_weights, kept, planned_steps, reuse, train
     from lstmlab.training.progress import Progress
 
     imported = time.perf_counter()
@@ -449,8 +450,25 @@ def run(
     # ROCKET's layers depend on its seed's kernels (how many of each length and dilation),
     # and it has no training program to keep.
     closed_form = isinstance(settings.model, RocketConfig)
+    from lstmlab.training import stacks
+
+    # A seed of a stack trains the model it built (the stack steps the K seeds' own models),
+    # and validates and tests with the model kept for its architecture, given its weights
+    # first: that one's predict programs are traced already.
+    member = stacks.member()
+    judge = model
     if not closed_form:
-        model = reuse(model, program_key(settings, task))
+        if member is None:
+            model = judge = reuse(model, program_key(settings, task))
+        else:
+            judge = kept(model, program_key(settings, task),
+                         lambda: build_model(settings.model, task, settings.seed))  # fmt: skip
+
+    def judged():
+        if judge is not model:
+            copy_weights(model, judge)
+        return judge
+
     if tracker is None:
         tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
@@ -543,7 +561,7 @@ def run(
                 log.file(path, CHECKPOINT_ARTIFACT)
 
         def validate(done: int) -> dict[str, float]:
-            metrics = evaluate(model, dataset, "validation").metrics("val")
+            metrics = evaluate(judged(), dataset, "validation").metrics("val")
             log.metrics(metrics, step=done)
             return metrics
 
@@ -555,6 +573,7 @@ def run(
                 training = train(
                     model, task, settings.schedule, dataset, train_rng, log_steps,
                     validate if every else None, every, stop, save if saving else None, resume,
+                    None if member is None else member.loop(model, task, settings.schedule.jit),
                 )  # fmt: skip
         finally:
             progress.close()
@@ -572,7 +591,7 @@ def run(
                 )
         stop()
         t0 = time.perf_counter()
-        result = evaluate(model, dataset, "test")
+        result = evaluate(judged(), dataset, "test")
         eval_seconds = time.perf_counter() - t0
         classes = None if dataset.generated else dataset.classes
         for line in [] if job.in_sweep else result.examples(settings.eval.show, classes):
@@ -612,6 +631,8 @@ def run(
         }
         # Data loaded before run() (by the CLI) is in neither total nor setup_seconds.
         spent = total + job.setup_seconds + (dataset.seconds if loaded_before else 0.0)
+        if member is not None:  # the time its siblings had their turns, apart
+            timing["time_stack_wait_s"] = member.waited
         timing["time_overhead_s"] = spent - sum(timing.values())
         log.metrics(timing)
     shown = "  ".join(f"{k}={v:.4f}" for k, v in metrics.items())

@@ -21,10 +21,11 @@ import logging
 import math
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra._internal.core_plugins import basic_launcher
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
@@ -42,10 +43,14 @@ TARGET = "hydra_plugins.lstmlab.launcher.JoblibLauncher"
 HYDRA_TARGET = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 
-def tasks(job_overrides: Sequence[Sequence[str]], workers: int) -> list[list[int]]:
+def tasks(
+    job_overrides: Sequence[Sequence[str]], workers: int, most_stacked: int | None = 1
+) -> list[list[int]]:
     """The sweep's job indices as joblib tasks: jobs that differ only in what their compiled
     programs take as inputs (experiment.PROGRAM_INPUTS) together, in pieces of at most a
-    2*workers-th of the sweep so that every worker stays busy to the end."""
+    2*workers-th of the sweep so that every worker stays busy to the end; with stacks on
+    (most_stacked not 1), pieces as large as a stack at least, so that a worker gets a
+    configuration's seeds together (stacks first, balance second)."""
     from lstmlab.experiment import PROGRAM_INPUTS
 
     groups: dict[tuple[str, ...], list[int]] = {}
@@ -53,15 +58,49 @@ def tasks(job_overrides: Sequence[Sequence[str]], workers: int) -> list[list[int
         key = tuple(o for o in overrides
                     if o.lstrip("+~").partition("=")[0] not in PROGRAM_INPUTS)  # fmt: skip
         groups.setdefault(key, []).append(i)
-    size = max(1, math.ceil(len(job_overrides) / (2 * workers)))
+    balanced = max(1, math.ceil(len(job_overrides) / (2 * workers)))
+    out = []
+    for g in groups.values():
+        size = balanced
+        if most_stacked != 1:
+            size = max(balanced, min(len(g), most_stacked or len(g)))
+        out += [g[k : k + size] for k in range(0, len(g), size)]
+    return out
+
+
+def stacks(jobs: Sequence[tuple[int, Sequence[str]]], most: int | None) -> list[list[int]]:
+    """A task's jobs as stacks (positions in jobs): jobs that differ only in their seed
+    together, in order, at most `most` a stack (None: no limit; 1: every job alone)."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, (_, overrides) in enumerate(jobs):
+        key = tuple(o for o in overrides if o.lstrip("+~").partition("=")[0] != "seed")
+        groups.setdefault(key, []).append(i)
+    size = most or len(jobs) or 1
     return [g[k : k + size] for g in groups.values() for k in range(0, len(g), size)]
 
 
+def stack_seeds(launcher_cfg: Any) -> int | None:
+    """hydra.launcher.stack_seeds, checked: a whole number >= 1 or null."""
+    from lstmlab.config import ConfigError
+
+    value = launcher_cfg.get("stack_seeds") if launcher_cfg is not None else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            "hydra.launcher.stack_seeds", value,
+            "a whole number >= 1 (the most seeds trained as one stack; 1: none stacked), "
+            "or null (every seed of a configuration that a worker gets)",
+        )  # fmt: skip
+    return value
+
+
 def _joblib_kwargs(launcher_cfg: Any) -> dict[str, Any]:
-    """joblib.Parallel's arguments, as Hydra's launcher passes them (its keys less _target_)."""
+    """joblib.Parallel's arguments, as Hydra's launcher passes them (its keys less _target_
+    and lstmlab's stack_seeds)."""
     from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg  # imports joblib
 
-    kwargs = {k: v for k, v in dict(launcher_cfg).items() if k != "_target_"}
+    kwargs = {k: v for k, v in dict(launcher_cfg).items() if k not in ("_target_", "stack_seeds")}
     kwargs["backend"] = "loky"  # Hydra's launcher forces it: threads cannot run Hydra jobs
     process_joblib_cfg(kwargs)
     return kwargs
@@ -150,30 +189,106 @@ def _run_jobs(
     config: DictConfig,
     task_function: TaskFunction,
     singleton_state: dict[Any, Any],
+    most_stacked: int | None = 1,
 ) -> list[JobReturn]:
-    """One task in a worker: its jobs one after another, as Hydra's execute_job runs one."""
+    """One task in a worker: its jobs one after another, as Hydra's execute_job runs one; jobs
+    that differ only in their seed as stacks of at most most_stacked (training/stacks.py)."""
     setup_globals()
     Singleton.set_state(singleton_state)
     if sweep not in _configs:
         _configs.clear()
         _configs[sweep] = JobConfigs(hydra_context.config_loader, config)
-    returns = []
-    for idx, overrides in jobs:
+
+    def composed(idx: int, overrides: Sequence[str]) -> DictConfig:
         sweep_config = _configs[sweep].compose(overrides)
         with open_dict(sweep_config):
             sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
             sweep_config.hydra.job.num = idx
+        return sweep_config
+
+    def one(sweep_config: DictConfig) -> JobReturn:
         HydraConfig.instance().set_config(sweep_config)
-        returns.append(
-            run_job(
-                hydra_context=hydra_context,
-                config=sweep_config,
-                task_function=task_function,
+        return run_job(
+            hydra_context=hydra_context,
+            config=sweep_config,
+            task_function=task_function,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+
+    return run_stacked(jobs, composed, one, most_stacked)
+
+
+def run_stacked(
+    jobs: Sequence[tuple[int, Sequence[str]]],
+    composed: Callable[[int, Sequence[str]], DictConfig],
+    one: Callable[[DictConfig], JobReturn],
+    most: int | None,
+) -> list[JobReturn]:
+    """jobs (number, overrides) run by `one` on their composed configs, in order; those that
+    differ only in their seed as stacks of at most `most` (stacks()), each seed's job in a
+    thread of its own with its Hydra config in place whenever it has its turn."""
+    returns: list[JobReturn | None] = [None] * len(jobs)
+    for stack in stacks(jobs, most):
+        if len(stack) == 1:
+            returns[stack[0]] = one(composed(*jobs[stack[0]]))
+            continue
+        from lstmlab.training.stacks import StackGroup
+
+        configs = [composed(*jobs[i]) for i in stack]
+        group = StackGroup(len(stack), on_turn=lambda k, c=configs: _in_place(c[k]))
+        done = group.run([lambda c=c: one(c) for c in configs])
+        for i, ret in zip(stack, done, strict=True):
+            returns[i] = ret  # type: ignore[assignment]
+    return returns  # type: ignore[return-value]
+
+
+def _in_place(config: DictConfig) -> None:
+    HydraConfig.instance().set_config(config)
+
+
+class BasicLauncher(basic_launcher.BasicLauncher):
+    """hydra/launcher=basic: Hydra's basic launcher (the jobs one after another in this
+    process, the same numbers and folders), with the jobs that differ only in their seed
+    trained as stacks (hydra.launcher.stack_seeds)."""
+
+    def __init__(self, stack_seeds: int | None = None) -> None:
+        super().__init__()
+        self.stack_seeds = stack_seeds
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        assert self.config is not None and self.hydra_context is not None
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        log.info(f"Launching {len(job_overrides)} jobs locally")
+        jobs = [(initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
+        for idx, overrides in jobs:
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        most = stack_seeds({"stack_seeds": self.stack_seeds})
+        loader = self.hydra_context.config_loader
+
+        def composed(idx: int, overrides: Sequence[str]) -> DictConfig:
+            config = loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(config):
+                config.hydra.job.id = idx
+                config.hydra.job.num = idx
+            return config
+
+        def one(config: DictConfig) -> JobReturn:
+            ret = run_job(
+                hydra_context=self.hydra_context,
+                task_function=self.task_function,
+                config=config,
                 job_dir_key="hydra.sweep.dir",
                 job_subdir_key="hydra.sweep.subdir",
             )
-        )
-    return returns
+            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+            return ret
+
+        return run_stacked(jobs, composed, one, most)
 
 
 class JoblibLauncher(joblib_launcher.JoblibLauncher):
@@ -192,7 +307,8 @@ class JoblibLauncher(joblib_launcher.JoblibLauncher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         parallel = _joblib_kwargs(self.joblib)
-        groups = tasks(job_overrides, _workers(parallel))
+        most = stack_seeds(self.joblib)
+        groups = tasks(job_overrides, _workers(parallel), most)
         log.info(
             f"Joblib.Parallel({','.join(f'{k}={v}' for k, v in parallel.items())}) is launching "
             f"{len(job_overrides)} jobs as {len(groups)} tasks"
@@ -211,6 +327,7 @@ class JoblibLauncher(joblib_launcher.JoblibLauncher):
                 self.config,
                 self.task_function,
                 state,
+                most,
             )  # fmt: skip
             for group in groups
         )

@@ -115,6 +115,12 @@ def check(
         except (OmegaConfBaseException, ConfigError, DataError) as exc:
             return one_line(exc)
         return None
+    from hydra_plugins.lstmlab.launcher import stack_seeds
+
+    try:
+        stack_seeds(base.hydra.launcher)
+    except ConfigError as exc:
+        return one_line(exc)
     checked: set[str] = set()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         # Hydra's composition costs ~0.4 s; a sweep's jobs mostly differ in values only.

@@ -219,13 +219,27 @@ def reuse(fresh: keras.Model, key: str) -> keras.Model:
                 _LOOPS.pop((id(old), jit), None)
         return fresh
     _PROGRAMS.move_to_end(key)
-    for mine, theirs in zip(cached.variables, fresh.variables, strict=True):
-        mine.assign(theirs)
+    copy_weights(fresh, cached)
     optimizer = cached.optimizer
     for variable in optimizer.variables:
         variable.assign(keras.ops.zeros_like(variable))
     optimizer.learning_rate = float(keras.ops.convert_to_numpy(fresh.optimizer.learning_rate))
     return cached
+
+
+def kept(own: keras.Model, key: str, build: Callable[[], keras.Model]) -> keras.Model:
+    """The model kept for architecture `key` (reuse()), for a job that trains `own` itself
+    (a seed of a stack) and predicts with the kept one (copy_weights first); build: a model
+    of the architecture, to keep when none is (never `own`, which its stack steps)."""
+    if key in _PROGRAMS:
+        _PROGRAMS.move_to_end(key)
+        return _PROGRAMS[key]
+    return reuse(build(), key)
+
+
+def copy_weights(source: keras.Model, into: keras.Model) -> None:
+    for mine, theirs in zip(into.variables, source.variables, strict=True):
+        mine.assign(theirs)
 
 
 def _program(model: keras.Model) -> str | None:
@@ -330,17 +344,20 @@ def train(
     stop: Callable[[], None] | None = None,
     save: Callable[[Checkpoint], None] | None = None,
     resume: Checkpoint | None = None,
+    loop: Callable | None = None,
 ) -> Training:
     """Train model under the schedule cfg on data's training stream or split. With validate
     and every > 0: validate after every `every` steps and at the end, and stop early as
     cfg.early_stopping says. stop: called after every piece of training; raises to end it.
     save: given a checkpoint every cfg.checkpoint_every steps (at the next chunk end) and when
     stop raises at a chunk end. resume: a checkpoint to continue from (rng seeded as at first:
-    a generator's bulk training set is drawn from it before the stream's state is restored)."""
+    a generator's bulk training set is drawn from it before the stream's state is restored).
+    loop: the compiled loop to run the chunks with (a stack member's: stacks.Member.loop), in
+    place of the model's own."""
     every = every if validate is not None else 0
     stopper = EarlyStopping(cfg.early_stopping) if every and cfg.early_stopping.patience else None
     program = _program(model)
-    run = _loop(model, task, cfg.jit, program) if cfg.fast else None
+    run = (loop or _loop(model, task, cfg.jit, program)) if cfg.fast else None
     compiled: set[tuple[int, ...]] = set()
     # The rate the model was built (or reused) with: read before a checkpoint's optimizer
     # state, which holds the last step's rate, is put back.
@@ -388,14 +405,14 @@ def train(
                     names = stable(f"{program}|{width}x{shape}") if program else nullcontext()
                     with names:
                         run(_pad(xs, width), _pad(ys, width), tf.constant(0), _pad(lrs, width))
-                    result.compile_seconds += time.perf_counter() - t0
+                    result.compile_seconds += _seconds(run, t0)
                 t0 = time.perf_counter()
                 out = run(_pad(xs, width), _pad(ys, width), tf.constant(n), _pad(lrs, width))
                 chunk_losses, chunk_accs = (a.numpy()[:n] for a in out)
             else:
                 t0 = time.perf_counter()
                 chunk_losses, chunk_accs = _plain_steps(model, xs, ys, lrs, task)
-            result.seconds += time.perf_counter() - t0
+            result.seconds += _seconds(run, t0)
             losses.append(chunk_losses)
             accs.append(chunk_accs)
             rates.trained(chunk_losses)
@@ -429,6 +446,13 @@ def train(
         result.best_step, result.best_value = stopper.best_step, stopper.best
     result.losses, result.accs = np.concatenate(losses), np.concatenate(accs)
     return result
+
+
+def _seconds(run: Callable | None, t0: float) -> float:
+    """The time of the chunk just run: since t0, or a stack member's share of its stack's
+    program (the loop says; stacks.Member)."""
+    share = getattr(run, "seconds", None)
+    return time.perf_counter() - t0 if share is None else share
 
 
 def _capture(

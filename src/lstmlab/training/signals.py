@@ -24,18 +24,27 @@ class GracefulStop:
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
+        self._outer: GracefulStop | None = None
 
     def __enter__(self) -> GracefulStop:
+        global _main
         try:
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
         except ValueError:
-            pass  # not the main thread: signals stay as they were
+            # Not the main thread (a seed of a stack): signals stay as they were, and the
+            # main thread's stop, if one is in place, is this one's too.
+            self._outer = _main
+        else:
+            self._outer, _main = _main, self
         return self
 
     def __exit__(self, *exc: object) -> None:
+        global _main
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        if self._previous:
+            _main = self._outer
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:
@@ -43,5 +52,12 @@ class GracefulStop:
         self.signum = signum
 
     def check(self) -> None:
-        if self.signum is not None:
-            raise Stopped(self.signum)
+        signum = self.signum
+        if signum is None and not self._previous and self._outer is not None:
+            signum = self._outer.signum
+        if signum is not None:
+            raise Stopped(signum)
+
+
+# The GracefulStop in place on the main thread, if any.
+_main: GracefulStop | None = None

@@ -18,6 +18,8 @@ seed), so a stack ends where its seeds end alone, to float rounding
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ import tensorflow as tf
 
 from lstmlab.data import Task
 from lstmlab.models.recurrent import ReverseTime, accuracy
+from lstmlab.training.program_names import stable
 
 _RNN = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
 _MERGES = ("concat", "sum", "mul", "ave")
@@ -181,8 +184,9 @@ class Stack:
             ),
         )
 
-    def write(self, state: _State) -> None:
-        for k, model in enumerate(self.models):
+    def write(self, state: _State, seeds: Sequence[int] | None = None) -> None:
+        for k in range(len(self.models)) if seeds is None else seeds:
+            model = self.models[k]
             optimizer = model.optimizer
             for i, v in enumerate(model.trainable_variables):
                 v.assign(state.weights[i][k])
@@ -197,13 +201,17 @@ class Stack:
             state.weights, state.momentums, state.velocities, state.iterations,
         )  # fmt: skip
         weights, momentums, velocities, iterations, losses, accs = out
+        # Only the seeds that stepped: one that has left (stopped early, its best weights put
+        # back) is not written over.
+        stepped = [k for k in range(len(self.models)) if n[k] > 0]
         self.write(
             _State(
                 [w.numpy() for w in weights],
                 [m.numpy() for m in momentums],
                 [v.numpy() for v in velocities],
                 iterations.numpy(),
-            )
+            ),
+            stepped,
         )
         return losses.numpy(), accs.numpy()
 
@@ -400,3 +408,208 @@ def _recurrent(layer, weights: list[tf.Tensor], x: tf.Tensor, mask):
     if layer.return_sequences:
         return tf.transpose(outputs.stack(), (1, 2, 0, 3))
     return last
+
+
+# --- the seeds of a sweep trained as one stack -----------------------------------------------
+#
+# Each seed of a stack is a whole job (its run, data, model, validation, early stopping,
+# checkpoints, evaluation and logging, exactly as alone), in a thread of its own. The threads
+# take turns: one runs at a time, holding the group's lock, and gives it up only when its
+# training asks for a chunk of steps. When every seed still training has asked, the last one
+# runs the chunk for all of them as one program and they go on, one after another. So the
+# only thing the seeds do together is what the stack is for, and each job's code runs as if
+# it were alone (with Keras' per-thread state its own).
+
+_member = threading.local()
+
+
+def member() -> Member | None:
+    """The stack the calling thread's job trains in, or None (a job alone)."""
+    return getattr(_member, "value", None)
+
+
+@dataclass
+class _Chunk:
+    model: keras.Model
+    task: Task
+    jit: bool
+    args: tuple  # xs, ys, n, lrs as compiled_loop takes them
+
+
+class StackGroup:
+    """K jobs whose training steps together. ``run(jobs)`` runs job k (a callable) in thread k
+    as member k and returns their results (or raises the first one's exception...)."""
+
+    def __init__(self, size: int, on_turn: Callable[[int], None] | None = None,
+                 say: Callable[[str], None] | None = None):  # fmt: skip
+        self.size = size
+        # Called in a member's thread whenever it gets its turn back (the launcher puts its
+        # job's Hydra config back in place).
+        self.on_turn = on_turn or (lambda k: None)
+        self.say = say or (lambda line: print(line, flush=True))
+        self.lock = threading.Condition()
+        self.active = set(range(size))
+        self.pending: dict[int, _Chunk] = {}
+        self.results: dict[int, tuple] = {}
+        self.stack: Stack | None = None
+        self.slots: dict[int, int] = {}  # member -> its seed index in the stack
+        self.solo: dict[int, Callable] = {}  # member -> its own compiled loop (no stack)
+        self.unstacked: str | None = None  # why the members train one by one
+        self.key = ""  # the stack's program, for its name
+        self.chunks = 0
+        self.shares: dict[int, float] = {}  # member -> seconds of its last chunk
+
+    def run(self, jobs: Sequence[Callable[[], object]]) -> list[object]:
+        assert len(jobs) == self.size
+        out: list[object] = [None] * self.size
+        errors: list[BaseException | None] = [None] * self.size
+
+        def body(k: int) -> None:
+            with self.lock:
+                _member.value = Member(self, k)
+                try:
+                    self.on_turn(k)
+                    out[k] = jobs[k]()
+                except BaseException as exc:  # handed to the caller's thread
+                    errors[k] = exc
+                finally:
+                    _member.value = None
+                    self._leave(k)
+
+        from lstmlab.training.signals import GracefulStop
+
+        # Daemons: a second SIGINT or SIGTERM (GracefulStop's "at once") ends the process.
+        threads = [threading.Thread(target=body, args=(k,), name=f"lstmlab-seed-{k}",
+                                    daemon=True) for k in range(self.size)]  # fmt: skip
+        # On the main thread: the first signal asks every seed to stop at its next chunk.
+        with GracefulStop():
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        for exc in errors:
+            if exc is not None:
+                raise exc
+        return out
+
+    # Called with the lock held (a member's turn).
+    def _leave(self, k: int) -> None:
+        self.active.discard(k)
+        self.pending.pop(k, None)
+        if self.pending and set(self.pending) == self.active:
+            self._step()
+
+    def submit(self, k: int, chunk: _Chunk) -> tuple:
+        self.pending[k] = chunk
+        if set(self.pending) == self.active:
+            self._step()
+        else:
+            while k not in self.results:
+                self.lock.wait()
+            self.on_turn(k)
+        result = self.results.pop(k)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _step(self) -> None:
+        """One chunk for every pending member: stacked, or each alone."""
+        chunks, self.pending = self.pending, {}
+        self.chunks += 1
+        t0 = time.perf_counter()
+        try:
+            self._run(chunks)
+        except Exception as exc:  # every member of the chunk fails with it, none waits on
+            for k in chunks:
+                self.results[k] = exc
+        # Each member's share of the program's time: what its run logs as training time.
+        self.shares.update(dict.fromkeys(chunks, (time.perf_counter() - t0) / len(chunks)))
+        self.lock.notify_all()
+
+    def _run(self, chunks: dict[int, _Chunk]) -> None:
+        if self.stack is None and self.unstacked is None:
+            self._build(chunks)
+        shapes = {tuple(np.shape(a) for a in c.args[:2]) for c in chunks.values()}
+        if self.stack is None or len(shapes) > 1:
+            for k, c in chunks.items():
+                if k not in self.solo:
+                    from lstmlab.training.loops import compiled_loop
+
+                    self.solo[k] = compiled_loop(c.model, c.task, c.jit)
+                losses, accs = self.solo[k](*c.args)
+                self.results[k] = (losses, accs)
+        else:
+            self._stacked(chunks)
+
+    def _build(self, chunks: dict[int, _Chunk]) -> None:
+        members = sorted(chunks)
+        first = chunks[members[0]]
+        try:
+            self.stack = Stack([chunks[k].model for k in members], first.task, first.jit)
+        except Unstackable as exc:
+            self.unstacked = str(exc)
+            self.say(f"lstmlab: {len(members)} seeds train one by one: {exc}")
+            return
+        self.slots = {k: i for i, k in enumerate(members)}
+        self.key = repr((len(members), first.model.to_json(), first.task, first.jit))
+        self.say(f"lstmlab: {len(members)} seeds train as one stack")
+
+    def _stacked(self, chunks: dict[int, _Chunk]) -> None:
+        stack = self.stack
+        assert stack is not None
+        width = len(next(iter(chunks.values())).args[0])
+        xs0, ys0 = next(iter(chunks.values())).args[:2]
+        size = len(stack.models)
+        xs = np.zeros((width, size, *np.shape(xs0)[1:]), np.asarray(xs0).dtype)
+        ys = np.zeros((width, size, *np.shape(ys0)[1:]), np.asarray(ys0).dtype)
+        lrs = np.zeros((width, size), np.float32)
+        n = np.zeros(size, np.int32)
+        for k, c in chunks.items():
+            i = self.slots[k]
+            x, y, steps, rates = c.args
+            xs[:, i], ys[:, i], n[i] = x, y, int(steps)
+            if rates is not None:
+                lrs[:, i] = rates
+            else:  # the optimizer's own rate
+                lrs[:, i] = float(keras.ops.convert_to_numpy(c.model.optimizer.learning_rate))
+        # Named from the architecture, so that another process finds it in the XLA cache.
+        with stable(f"stack|{self.key}|{xs.shape}|{ys.shape}"):
+            losses, accs = stack.run(xs, ys, n, lrs)
+        for k in chunks:
+            i = self.slots[k]
+            self.results[k] = (tf.constant(losses[:, i]), tf.constant(accs[:, i]))
+
+
+@dataclass
+class Member:
+    """Member k of a stack group: the training loop its job's train() calls instead of its
+    own compiled_loop."""
+
+    group: StackGroup
+    index: int
+    # Seconds its job spent waiting on its siblings' turns.
+    waited: float = 0.0
+
+    def loop(self, model: keras.Model, task: Task, jit: bool) -> _MemberLoop:
+        return _MemberLoop(self, model, task, jit)
+
+
+class _MemberLoop:
+    """compiled_loop's ``run`` for a member: its chunk goes to the group. ``seconds``: the
+    member's share of the last chunk's program time (its wall time also holds its siblings'
+    turns)."""
+
+    def __init__(self, member: Member, model: keras.Model, task: Task, jit: bool):
+        self.member, self.model, self.task, self.jit = member, model, task, jit
+        self.seconds = 0.0
+
+    def __call__(self, xs, ys, n, lrs=None):
+        group, k = self.member.group, self.member.index
+        t0 = time.perf_counter()
+        try:
+            out = group.submit(k, _Chunk(self.model, self.task, self.jit, (xs, ys, n, lrs)))
+        finally:
+            self.seconds = group.shares.pop(k, 0.0)
+            # The rest of the call: the siblings' turns (their validation, logging, ...).
+            self.member.waited += time.perf_counter() - t0 - self.seconds
+        return out
