@@ -14,6 +14,7 @@ products cost what the K small ones saved); Keras 3's ``stateless_call`` vectori
 
     .venv/bin/python benchmarks/stacks.py
     .venv/bin/python benchmarks/stacks.py --stacks 1 10 --steps 2000 --repeats 3 --json
+    .venv/bin/python benchmarks/stacks.py --shape japanese-vowels --stacks 1 5 --steps 200
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import os
 import statistics
 import time
+from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,24 +37,53 @@ from lstmlab.models import build_model  # noqa: E402
 from lstmlab.training.loops import compiled_loop  # noqa: E402
 from lstmlab.training.stacks import Stack  # noqa: E402
 
-UNITS, TIMESTEPS, FEATURES, BATCH = 20, 10, 1, 1
-TASK = Task("cumsum", timesteps=TIMESTEPS, features=FEATURES, classes=2, per_timestep=True)
-MODEL = ModelConfig(units=UNITS, direction=Direction.bidirectional)
+# name -> (units, timesteps, features, batch, classes, per timestep, padded)
+SHAPES = {
+    # The default run's: online cumsum, batch 1, per-timestep labels.
+    "cumsum": (20, 10, 1, 1, 2, True, False),
+    # compare_cells': JapaneseVowels' padded series, batches of 16, nine classes.
+    "japanese-vowels": (32, 29, 12, 16, 9, False, True),
+}
 
 
-def models(k: int) -> list[keras.Model]:
+@dataclass
+class Shape:
+    units: int
+    timesteps: int
+    features: int
+    batch: int
+    classes: int
+    per_timestep: bool
+    padded: bool
+
+    @property
+    def task(self) -> Task:
+        return Task("bench", timesteps=self.timesteps, features=self.features,
+                    classes=self.classes, per_timestep=self.per_timestep,
+                    masked=self.padded)  # fmt: skip
+
+
+def models(shape: Shape, k: int) -> list[keras.Model]:
+    cfg = ModelConfig(units=shape.units, direction=Direction.bidirectional)
     out = []
     for seed in range(k):
         keras.utils.set_random_seed(seed)
-        out.append(build_model(MODEL, TASK, seed))
+        out.append(build_model(cfg, shape.task, seed))
     return out
 
 
-def cumsum_batches(rng: np.random.Generator, steps: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, k, batch, T, 1) inputs and labels: the cumulative-sum problem (seed 001)."""
-    x = rng.random((steps, k, BATCH, TIMESTEPS, FEATURES)).astype(np.float32)
-    y = (np.cumsum(x, axis=3) > TIMESTEPS / 4.0).astype(np.float32)
-    return x, y
+def batches(shape: Shape, steps: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, k, batch, T, F) inputs and their targets: the cumulative-sum problem (seed 001)
+    for cumsum; random series padded after step 20, random classes, for the padded shape."""
+    rng = np.random.default_rng(0)
+    size = (steps, k, shape.batch, shape.timesteps, shape.features)
+    if not shape.padded:
+        x = rng.random(size).astype(np.float32)
+        y = (np.cumsum(x, axis=3) > shape.timesteps / 4.0).astype(np.float32)
+        return x, y
+    x = rng.normal(size=size).astype(np.float32)
+    x[:, :, :, 20:] = 0.0
+    return x, shape.task.targets(rng.integers(0, shape.classes, size[:3]))
 
 
 def timed(call, zero, full) -> tuple[float, float]:
@@ -66,42 +97,44 @@ def timed(call, zero, full) -> tuple[float, float]:
     return compiled, len(full[0]) / (time.perf_counter() - t0)
 
 
-def one_seed(steps: int) -> tuple[float, float]:
-    (model,) = models(1)
-    xs, ys = cumsum_batches(np.random.default_rng(0), steps, 1)
+def one_seed(shape: Shape, steps: int) -> tuple[float, float]:
+    (model,) = models(shape, 1)
+    xs, ys = batches(shape, steps, 1)
     lrs = np.full(steps, 0.001, np.float32)
-    run = compiled_loop(model, TASK)
-    return timed(
-        run, (xs[:, 0], ys[:, 0], np.int32(0), lrs), (xs[:, 0], ys[:, 0], np.int32(steps), lrs)
-    )
+    run = compiled_loop(model, shape.task)
+    x, y = xs[:, 0], ys[:, 0]
+    return timed(run, (x, y, np.int32(0), lrs), (x, y, np.int32(steps), lrs))
 
 
-def stacked(k: int, steps: int) -> tuple[float, float]:
-    stack = Stack(models(k), TASK)
-    xs, ys = cumsum_batches(np.random.default_rng(0), steps, k)
+def stacked(shape: Shape, k: int, steps: int) -> tuple[float, float]:
+    stack = Stack(models(shape, k), shape.task)
+    xs, ys = batches(shape, steps, k)
     lrs = np.full((steps, k), 0.001, np.float32)
     return timed(stack.run, (xs, ys, [0] * k, lrs), (xs, ys, [steps] * k, lrs))
 
 
-def measure(stacks: list[int], steps: int, repeats: int) -> dict:
-    one = [one_seed(steps) for _ in range(repeats)]
+def measure(name: str, stacks: list[int], steps: int, repeats: int) -> dict:
+    shape = Shape(*SHAPES[name])
+    one = [one_seed(shape, steps) for _ in range(repeats)]
     base = statistics.median(s for _, s in one)
     rows = [{"program": "one seed (compiled loop)", "seeds": 1,
              "compile_s": statistics.median(c for c, _ in one), "steps_per_s": base}]  # fmt: skip
     for k in stacks:
-        seen = [stacked(k, steps) for _ in range(repeats)]
+        seen = [stacked(shape, k, steps) for _ in range(repeats)]
         rows.append({"program": "stack", "seeds": k,
                      "compile_s": statistics.median(c for c, _ in seen),
                      "steps_per_s": statistics.median(s for _, s in seen)})  # fmt: skip
     for row in rows:
         row["seed_steps_per_s"] = row["steps_per_s"] * row["seeds"]
         row["vs_one_seed"] = row["seed_steps_per_s"] / base
-    return {"steps": steps, "repeats": repeats, "cpus": os.cpu_count(), "rows": rows}
+    return {"shape": name, "units": shape.units, "batch": shape.batch, "steps": steps,
+            "repeats": repeats, "cpus": os.cpu_count(), "rows": rows}  # fmt: skip
 
 
 def table(result: dict) -> str:
     lines = [
-        f"BiLSTM({UNITS}) online cumsum, batch {BATCH}, {result['steps']} steps a chunk, "
+        f"BiLSTM({result['units']}) on {result['shape']} batches of {result['batch']}, "
+        f"{result['steps']} steps a chunk, "
         f"{result['cpus']} CPUs, median of {result['repeats']}",
         "",
         "| program | seeds | compile s | steps/s | seed-steps/s | vs one seed |",
@@ -119,10 +152,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stacks", type=int, nargs="+", default=[1, 2, 5, 10])
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--shape", choices=list(SHAPES), default="cumsum")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="and the result as JSON, last line")
     args = parser.parse_args()
-    result = measure(args.stacks, args.steps, args.repeats)
+    result = measure(args.shape, args.stacks, args.steps, args.repeats)
     print(table(result))
     if args.json:
         print(json.dumps(result))

@@ -206,7 +206,7 @@ def test_joblib_workers_stack_their_seeds_and_dropout_trains_one_by_one(tmp_path
     proc = run_cli(
         tmp_path, "-m", "seed=0,1", "model.dropout=0,0.2", "schedule.epochs=30", "eval.show=0",
         "tracking.log_model=false", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-        f"tracking.uri={store}",
+        "hydra.launcher.stack_seeds=null", f"tracking.uri={store}",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
@@ -244,7 +244,7 @@ def test_a_stack_stopped_by_a_signal_continues_each_seed_from_its_checkpoint(tmp
             "tracking.log_every=1", "schedule.epochs=12000", "schedule.chunk=500",
             "schedule.checkpoint_every=500"]  # fmt: skip
     store = f"sqlite:///{tmp_path}/stacked.db"
-    args = ["-m", "seed=0,1", f"tracking.uri={store}", *tiny]
+    args = ["-m", "seed=0,1", "hydra.launcher.stack_seeds=null", f"tracking.uri={store}", *tiny]
     cmd = [str(Path(sys.executable).parent / "lstmlab"), *args,
            f"hydra.sweep.dir={tmp_path}/multirun"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

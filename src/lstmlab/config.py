@@ -811,13 +811,13 @@ def _launcher_schemas() -> tuple[type, type]:
     class JoblibLauncherConfig(JobLibLauncherConf):
         _target_: str = "hydra_plugins.lstmlab.launcher.JoblibLauncher"
         # The most seeds of a configuration trained as one stack (training/stacks.py); 1:
-        # none; null: every seed of a configuration that a worker gets.
-        stack_seeds: int | None = None
+        # none (the default: docs/speed.md measures why); null: every seed a worker gets.
+        stack_seeds: int | None = 1
 
     @dataclass
     class BasicLauncherConfig:
         _target_: str = "hydra_plugins.lstmlab.launcher.BasicLauncher"
-        stack_seeds: int | None = None
+        stack_seeds: int | None = 1
 
     return JoblibLauncherConfig, BasicLauncherConfig
 

@@ -252,7 +252,7 @@ class BasicLauncher(basic_launcher.BasicLauncher):
     process, the same numbers and folders), with the jobs that differ only in their seed
     trained as stacks (hydra.launcher.stack_seeds)."""
 
-    def __init__(self, stack_seeds: int | None = None) -> None:
+    def __init__(self, stack_seeds: int | None = 1) -> None:
         super().__init__()
         self.stack_seeds = stack_seeds
 
