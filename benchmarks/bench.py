@@ -567,6 +567,59 @@ def stack_report() -> tuple[str, list[str]]:
     return "Seeds stacked in one program (benchmarks/stacks.py):\n\n" + "\n".join(printed), [check]
 
 
+def _final_losses(store: Path) -> dict[str, float]:
+    """Each job run's held-out loss (test_loss, or eval_loss on generated data), by run name."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{store}")
+    ids = [e.experiment_id for e in client.search_experiments()]
+    out = {}
+    for r in client.search_runs(ids, max_results=5000):
+        m = r.data.metrics
+        if "time_train_s" in m:
+            out[r.info.run_name] = m.get("test_loss", m.get("eval_loss", float("nan")))
+    return out
+
+
+def stack_sweep_report(folder: Path) -> tuple[str, list[str]]:
+    """Issue 26's sweep goals: each sweep stacked (hydra.launcher.stack_seeds=null) and not,
+    on fresh stores (benchmarks/sweep_phases.py's sweeps), and whether the two give the same
+    held-out losses."""
+    import sweep_phases
+
+    # One run, twice: the first of a machine's day pays cold caches (its import, XLA's).
+    walls_one = []
+    for i in range(2):
+        (folder / f"one{i}").mkdir(parents=True)
+        walls_one.append(sweep_phases.run([], folder / f"one{i}")[0])
+    one = min(walls_one)
+    rows, checks, same = [], [], True
+    for name, (overrides, goal) in sweep_phases.SWEEPS.items():
+        walls, losses = {}, {}
+        for mode in ("null", "1"):
+            place = folder / f"{name}-{mode}"
+            place.mkdir(parents=True)
+            walls[mode], store = sweep_phases.run(
+                [*overrides, f"hydra.launcher.stack_seeds={mode}"], place
+            )
+            losses[mode] = _final_losses(store)
+        same &= losses["null"].keys() == losses["1"].keys() and all(
+            abs(losses["null"][k] - losses["1"][k]) <= 1e-4 for k in losses["1"]
+        )
+        rows.append(f"| {name} | {walls['null']:.1f} | {walls['1']:.1f} | {goal} |")
+        limit = {"default": 1.5 * one, "claim_merge_modes": 12.0, "compare_cells": 25.0}[name]
+        ok = "PASS" if walls["null"] <= limit else "MISS"
+        checks.append(f"{ok}  {name} stacked end to end <= {limit:.1f} s: {walls['null']:.1f} s")
+    checks.append(f"{'PASS' if same else 'MISS'}  stacked sweeps' held-out losses equal the "
+                  "unstacked ones' (1e-4)")  # fmt: skip
+    table = "\n".join([
+        f"Sweeps stacked and not (one run: {one:.1f} s):", "",
+        "| sweep | stacked wall s | unstacked wall s | goal |", "| --- | ---: | ---: | --- |",
+        *rows,
+    ])  # fmt: skip
+    return table, checks
+
+
 def git_commit(root: Path = PROJECT_ROOT) -> str:
     """The short hash of the checkout's HEAD, "+ uncommitted changes" when tracked files differ
     from it (docs/bench/, which the last run wrote, aside); "unknown" outside a git checkout."""
@@ -623,7 +676,11 @@ def main() -> None:
             rows.append((case, p, lstmlab(case, Path(tmp))))
         measured = None if args.no_costs else costs(Path(tmp), args.long_steps)
         under = None if measured is None else floors(measured, Path(tmp) / "replay")
-        stacked = None if args.no_stacks else stack_report()
+        stacked = None
+        if not args.no_stacks:
+            text, lines = stack_report()
+            sweeps, more = stack_sweep_report(Path(tmp) / "stacks")
+            stacked = (text + "\n\n" + sweeps, lines + more)
     checks = goals(rows)
     report = table(rows, data_seconds())
     if measured is not None:
