@@ -569,16 +569,11 @@ def stack_report() -> tuple[str, list[str]]:
 
 def _final_losses(store: Path) -> dict[str, float]:
     """Each job run's held-out loss (test_loss, or eval_loss on generated data), by run name."""
-    from mlflow.tracking import MlflowClient
+    import sweep_phases
 
-    client = MlflowClient(f"sqlite:///{store}")
-    ids = [e.experiment_id for e in client.search_experiments()]
-    out = {}
-    for r in client.search_runs(ids, max_results=5000):
-        m = r.data.metrics
-        if "time_train_s" in m:
-            out[r.info.run_name] = m.get("test_loss", m.get("eval_loss", float("nan")))
-    return out
+    nan = float("nan")
+    return {r.info.run_name: r.data.metrics.get("test_loss", r.data.metrics.get("eval_loss", nan))
+            for r in sweep_phases.job_runs(store)}  # fmt: skip
 
 
 def stack_sweep_report(folder: Path) -> tuple[str, list[str]]:

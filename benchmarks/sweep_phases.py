@@ -52,13 +52,18 @@ def run(overrides: list[str], folder: Path) -> tuple[float, Path]:
     return time.perf_counter() - t0, store
 
 
-def phases(store: Path) -> tuple[int, dict[str, float]]:
+def job_runs(store: Path) -> list:
+    """The store's job runs (those that trained: not a sweep's parent), as MLflow Runs."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{store}")
     ids = [e.experiment_id for e in client.search_experiments()]
-    runs = [r for r in client.search_runs(ids, max_results=5000)
+    return [r for r in client.search_runs(ids, max_results=5000)
             if "time_train_s" in r.data.metrics]  # fmt: skip
+
+
+def phases(store: Path) -> tuple[int, dict[str, float]]:
+    runs = job_runs(store)
     return len(runs), {p: sum(r.data.metrics.get(f"time_{p}_s", 0.0) for r in runs)
                        for p in PHASES}  # fmt: skip
 

@@ -430,7 +430,7 @@ def run(
         CHECKPOINT_STEP,
         Tracker,
     )
-    from lstmlab.training import checkpoints
+    from lstmlab.training import checkpoints, stacks
     from lstmlab.training.loops import copy_weights, kept, planned_steps, reuse, train
     from lstmlab.training.progress import Progress
 
@@ -450,8 +450,6 @@ def run(
     # ROCKET's layers depend on its seed's kernels (how many of each length and dilation),
     # and it has no training program to keep.
     closed_form = isinstance(settings.model, RocketConfig)
-    from lstmlab.training import stacks
-
     # A seed of a stack trains the model it built (the stack steps the K seeds' own models),
     # and validates and tests with the model kept for its architecture, given its weights
     # first: that one's predict programs are traced already.

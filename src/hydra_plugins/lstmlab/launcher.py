@@ -53,14 +53,10 @@ def tasks(
     configuration's seeds together (stacks first, balance second)."""
     from lstmlab.experiment import PROGRAM_INPUTS
 
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for i, overrides in enumerate(job_overrides):
-        key = tuple(o for o in overrides
-                    if o.lstrip("+~").partition("=")[0] not in PROGRAM_INPUTS)  # fmt: skip
-        groups.setdefault(key, []).append(i)
+    groups = _alike(job_overrides, PROGRAM_INPUTS)
     balanced = max(1, math.ceil(len(job_overrides) / (2 * workers)))
     out = []
-    for g in groups.values():
+    for g in groups:
         size = balanced
         if most_stacked != 1:
             size = max(balanced, min(len(g), most_stacked or len(g)))
@@ -68,22 +64,27 @@ def tasks(
     return out
 
 
+def _alike(job_overrides: Sequence[Sequence[str]], apart: Sequence[str]) -> list[list[int]]:
+    """Indices of the jobs whose overrides agree but on the keys `apart`, in order."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, overrides in enumerate(job_overrides):
+        key = tuple(o for o in overrides if o.lstrip("+~").partition("=")[0] not in apart)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
 def stacks(jobs: Sequence[tuple[int, Sequence[str]]], most: int | None) -> list[list[int]]:
     """A task's jobs as stacks (positions in jobs): jobs that differ only in their seed
     together, in order, at most `most` a stack (None: no limit; 1: every job alone)."""
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for i, (_, overrides) in enumerate(jobs):
-        key = tuple(o for o in overrides if o.lstrip("+~").partition("=")[0] != "seed")
-        groups.setdefault(key, []).append(i)
     size = most or len(jobs) or 1
-    return [g[k : k + size] for g in groups.values() for k in range(0, len(g), size)]
+    return [g[k : k + size] for g in _alike([o for _, o in jobs], ("seed",))
+            for k in range(0, len(g), size)]  # fmt: skip
 
 
-def stack_seeds(launcher_cfg: Any) -> int | None:
+def stack_seeds(value: Any) -> int | None:
     """hydra.launcher.stack_seeds, checked: a whole number >= 1 or null."""
     from lstmlab.config import ConfigError
 
-    value = launcher_cfg.get("stack_seeds") if launcher_cfg is not None else None
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -267,7 +268,7 @@ class BasicLauncher(basic_launcher.BasicLauncher):
         jobs = [(initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
         for idx, overrides in jobs:
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-        most = stack_seeds({"stack_seeds": self.stack_seeds})
+        most = stack_seeds(self.stack_seeds)
         loader = self.hydra_context.config_loader
 
         def composed(idx: int, overrides: Sequence[str]) -> DictConfig:
@@ -307,7 +308,7 @@ class JoblibLauncher(joblib_launcher.JoblibLauncher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         parallel = _joblib_kwargs(self.joblib)
-        most = stack_seeds(self.joblib)
+        most = stack_seeds(self.joblib.get("stack_seeds"))
         groups = tasks(job_overrides, _workers(parallel), most)
         log.info(
             f"Joblib.Parallel({','.join(f'{k}={v}' for k, v in parallel.items())}) is launching "

@@ -118,7 +118,7 @@ def check(
     from hydra_plugins.lstmlab.launcher import stack_seeds
 
     try:
-        stack_seeds(base.hydra.launcher)
+        stack_seeds(base.hydra.launcher.get("stack_seeds"))
     except ConfigError as exc:
         return one_line(exc)
     checked: set[str] = set()

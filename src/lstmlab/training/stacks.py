@@ -456,7 +456,6 @@ class StackGroup:
         self.solo: dict[int, Callable] = {}  # member -> its own compiled loop (no stack)
         self.unstacked: str | None = None  # why the members train one by one
         self.key = ""  # the stack's program, for its name
-        self.chunks = 0
         self.shares: dict[int, float] = {}  # member -> seconds of its last chunk
 
     def run(self, jobs: Sequence[Callable[[], object]]) -> list[object]:
@@ -515,7 +514,6 @@ class StackGroup:
     def _step(self) -> None:
         """One chunk for every pending member: stacked, or each alone."""
         chunks, self.pending = self.pending, {}
-        self.chunks += 1
         t0 = time.perf_counter()
         try:
             self._run(chunks)
@@ -557,11 +555,10 @@ class StackGroup:
     def _stacked(self, chunks: dict[int, _Chunk]) -> None:
         stack = self.stack
         assert stack is not None
-        width = len(next(iter(chunks.values())).args[0])
-        xs0, ys0 = next(iter(chunks.values())).args[:2]
-        size = len(stack.models)
-        xs = np.zeros((width, size, *np.shape(xs0)[1:]), np.asarray(xs0).dtype)
-        ys = np.zeros((width, size, *np.shape(ys0)[1:]), np.asarray(ys0).dtype)
+        xs0, ys0 = (np.asarray(a) for a in next(iter(chunks.values())).args[:2])
+        width, size = len(xs0), len(stack.models)
+        xs = np.zeros((width, size, *xs0.shape[1:]), xs0.dtype)
+        ys = np.zeros((width, size, *ys0.shape[1:]), ys0.dtype)
         lrs = np.zeros((width, size), np.float32)
         n = np.zeros(size, np.int32)
         for k, c in chunks.items():
