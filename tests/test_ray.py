@@ -1,4 +1,5 @@
-"""A sweep through the Ray launcher to an existing Ray cluster, logging to a shared MLflow server.
+"""A sweep through the Ray launcher to an existing Ray cluster, logging to a shared MLflow server,
+its seeds sent as stacks (one Ray task each).
 
 Ray rewrites 127.0.0.1 to the machine's routable address and listens on all interfaces, so the
 whole test runs inside a network namespace it creates with only loopback up: the Ray head,
@@ -119,12 +120,16 @@ def test_sweep_on_a_ray_cluster_logs_to_a_shared_server(tmp_path, netns, ray_hea
         sweep = subprocess.run(
             [*netns, str(BIN / "lstmlab"), "-m", "seed=range(0,4)", "schedule.epochs=20",
              "eval.samples=40", "model.units=4", "hydra/launcher=ray",
+             "hydra.launcher.stack_seeds=2",
              f"hydra.launcher.ray.init.address={ray_head}", f"tracking.uri={url}",
              "tracking.experiment=ray", f"hydra.sweep.dir={tmp_path}/multirun"],
             capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
         )  # fmt: skip
         assert sweep.returncode == 0, sweep.stdout[-2000:] + sweep.stderr[-3000:]
         assert "4 of 4 configurations finished" in sweep.stdout
+        # Two stacks of two seeds, each one Ray task (its workers' output reaches the driver).
+        assert "launching 4 jobs as 2 tasks" in sweep.stdout + sweep.stderr
+        assert sweep.stdout.count("2 seeds train as one stack") == 2, sweep.stdout[-3000:]
         read = subprocess.run([*netns, sys.executable, "-c", READ_BACK, url],
                               capture_output=True, text=True, timeout=120)  # fmt: skip
         assert read.returncode == 0, read.stderr[-2000:]

@@ -802,9 +802,9 @@ SCHEMAS: dict[tuple[str | None, str], type] = {
 }
 
 
-def _launcher_schemas() -> tuple[type, type]:
-    """hydra/launcher=joblib's and basic's schemas: Hydra's launchers' keys, lstmlab's
-    launchers, and stack_seeds (hydra_plugins/lstmlab/launcher.py)."""
+def _launcher_schemas() -> dict[str, type]:
+    """hydra/launcher=joblib's, basic's and (with the ray extra) ray's schemas: Hydra's
+    launchers' keys, lstmlab's launchers, and stack_seeds (hydra_plugins/lstmlab/launcher.py)."""
     from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 
     @dataclass
@@ -819,7 +819,19 @@ def _launcher_schemas() -> tuple[type, type]:
         _target_: str = "hydra_plugins.lstmlab.launcher.BasicLauncher"
         stack_seeds: int | None = 1
 
-    return JoblibLauncherConfig, BasicLauncherConfig
+    schemas: dict[str, type] = {"joblib": JoblibLauncherConfig, "basic": BasicLauncherConfig}
+    try:
+        from hydra_plugins.hydra_ray_launcher._config import RayLauncherConf
+    except ImportError:  # hydra-ray-launcher is the ray extra's
+        return schemas
+
+    @dataclass
+    class RayLauncherConfig(RayLauncherConf):
+        _target_: str = "hydra_plugins.lstmlab.launcher.RayLauncher"
+        stack_seeds: int | None = 1
+
+    schemas["ray"] = RayLauncherConfig
+    return schemas
 
 
 def register_configs() -> None:
@@ -828,15 +840,14 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     for (group, name), node in SCHEMAS.items():
         cs.store(group=group, name=name, node=node)
-    # Under the name of Hydra's own, which conf/hydra/launcher/joblib.yaml is checked against.
-    # After Hydra's plugin scan, which (re)loads the joblib plugin's module and with it
-    # registers that plugin's schema; the scan runs once a process.
+    # Under the names of Hydra's own, which conf/hydra/launcher/*.yaml are checked against.
+    # After Hydra's plugin scan, which (re)loads the plugins' modules and with them registers
+    # their schemas; the scan runs once a process.
     from hydra.core.plugins import Plugins
 
     Plugins.instance()
-    joblib, basic = _launcher_schemas()
-    cs.store(group="hydra/launcher", name="joblib", node=joblib, provider="lstmlab")
-    cs.store(group="hydra/launcher", name="basic", node=basic, provider="lstmlab")
+    for name, node in _launcher_schemas().items():
+        cs.store(group="hydra/launcher", name=name, node=node, provider="lstmlab")
 
 
 def _positive(key: str, value: int) -> None:

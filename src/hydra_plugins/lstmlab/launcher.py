@@ -12,6 +12,11 @@ takes three parts of it away:
   worker ends up compiling every program of the sweep;
 - a worker composes its jobs with composition.JobConfigs (one Hydra composition per
   structure), not each from scratch.
+
+hydra/launcher=basic and ray are Hydra's basic launcher and hydra-ray-launcher (BasicLauncher,
+RayLauncher: the same keys, jobs, numbers and folders). All three train the jobs that differ
+only in their seed as stacks when hydra.launcher.stack_seeds asks (run_stacked; Ray sends a
+stack as one task).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.experimental.callback import Callback
+from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_joblib_launcher import joblib_launcher
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -337,3 +343,97 @@ class JoblibLauncher(joblib_launcher.JoblibLauncher):
             for i, ret in zip(group, rets, strict=True):
                 returns[i] = ret
         return returns  # type: ignore[return-value]
+
+
+class RayLauncher(Launcher):
+    """hydra/launcher=ray: hydra-ray-launcher's (every job a task on an existing Ray cluster,
+    the same job numbers and folders), with the jobs that differ only in their seed sent as one
+    task per stack of at most hydra.launcher.stack_seeds (1: one task per job, as Hydra's)."""
+
+    def __init__(self, ray: DictConfig, stack_seeds: int | None = 1) -> None:
+        # The attribute names hydra_ray_launcher._core.launch reads.
+        self.ray_cfg = ray
+        self.stack_seeds = stack_seeds
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+        self.config: DictConfig | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        most = stack_seeds(self.stack_seeds)
+        if most == 1:
+            from hydra_plugins.hydra_ray_launcher import _core
+
+            return _core.launch(self, job_overrides, initial_job_idx)
+        import ray
+        from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
+
+        assert self.config is not None and self.hydra_context is not None
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        jobs = [(initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
+        groups = stacks(jobs, most)
+        log.info(
+            f"Ray Launcher is launching {len(jobs)} jobs as {len(groups)} tasks, "
+            f"sweep output dir: {sweep_dir}"
+        )
+        start_ray(self.ray_cfg.init)
+        options = OmegaConf.to_container(self.ray_cfg.remote, resolve=True) or {}
+        remote = ray.remote(**options)(_run_stack) if options else ray.remote(_run_stack)
+        loader = self.hydra_context.config_loader
+        state = Singleton.get_state()
+        futures = []
+        for group in groups:
+            configs = []
+            for i in group:
+                idx, overrides = jobs[i]
+                log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+                config = loader.load_sweep_config(self.config, list(overrides))
+                with open_dict(config):
+                    # As Hydra's Ray launcher numbers them (no scheduler's id on the driver).
+                    config.hydra.job.id = f"job_id_for_{idx}"
+                    config.hydra.job.num = idx
+                configs.append(config)
+            futures.append(remote.remote(
+                self.hydra_context, [jobs[i] for i in group], configs, self.task_function, state
+            ))  # fmt: skip
+        returns: list[JobReturn | None] = [None] * len(jobs)
+        for group, future in zip(groups, futures, strict=True):
+            for i, ret in zip(group, ray.get(future), strict=True):
+                returns[i] = ret
+        return returns  # type: ignore[return-value]
+
+
+def _run_stack(
+    hydra_context: HydraContext,
+    jobs: list[tuple[int, Sequence[str]]],
+    configs: list[DictConfig],
+    task_function: TaskFunction,
+    singleton_state: dict[Any, Any],
+) -> list[JobReturn]:
+    """One Ray task: a stack's jobs (composed on the driver) trained as one (run_stacked)."""
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    by_number = {idx: config for (idx, _), config in zip(jobs, configs, strict=True)}
+
+    def one(config: DictConfig) -> JobReturn:
+        HydraConfig.instance().set_config(config)
+        return run_job(
+            hydra_context=hydra_context,
+            task_function=task_function,
+            config=config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+
+    return run_stacked(jobs, lambda idx, _: by_number[idx], one, None)
