@@ -5,6 +5,11 @@ them; models the stack cannot run say why."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -33,6 +38,15 @@ MODELS = {
     "backward-simple_rnn-x2": ModelConfig(units=4, layers=2, cell=Cell.simple_rnn,
                                           direction=Direction.backward),
     "mean-head-gru": ModelConfig(units=4, cell=Cell.gru, head=Head.mean),
+    # Dropout: one input mask (implementation 2), and a mask a gate for the inputs and the
+    # state (recurrent dropout: implementation 1).
+    "dropout-bi-lstm": ModelConfig(units=4, direction=Direction.bidirectional, dropout=0.3),
+    "recurrent-dropout-lstm-x2": ModelConfig(units=4, layers=2, dropout=0.2,
+                                             recurrent_dropout=0.3),
+    "recurrent-dropout-gru": ModelConfig(units=4, cell=Cell.gru, dropout=0.25,
+                                         recurrent_dropout=0.2),
+    "dropout-simple_rnn": ModelConfig(units=4, cell=Cell.simple_rnn, dropout=0.3,
+                                      recurrent_dropout=0.3),
 }  # fmt: skip
 # (model, labels per timestep, padded): every model, cell, direction, merge mode and head once,
 # both kinds of labels and padding spread over them (each case compiles three programs).
@@ -41,6 +55,8 @@ CASES = [
     ("backward-tutorial", False, True), ("bi-concat", True, True), ("bi-sum", False, False),
     ("bi-mul", False, True), ("bi-ave", True, False), ("bi-gru-x2", True, True),
     ("backward-simple_rnn-x2", False, True), ("mean-head-gru", False, True),
+    ("dropout-bi-lstm", True, True), ("recurrent-dropout-lstm-x2", False, False),
+    ("recurrent-dropout-gru", True, True), ("dropout-simple_rnn", False, True),
 ]  # fmt: skip
 
 
@@ -67,10 +83,12 @@ def batches(task: Task, rng: np.random.Generator, masked: bool):
     return x, task.targets(rng.integers(0, task.classes, shape))
 
 
-def alone(model: keras.Model, task: Task, xs, ys, lrs, n: int):
+def alone(model: keras.Model, task: Task, xs, ys, lrs, n: int, jit: bool = False):
     """One seed in lstmlab's compiled loop (as a plain graph: XLA's compilation of it would
-    double the test's time; the two differ by rounding, within TOL): losses, accuracies."""
-    losses, accs = compiled_loop(model, task, jit=False)(xs, ys, np.int32(n), lrs)
+    double the test's time; the two differ by rounding, within TOL): losses, accuracies.
+    With dropout, under XLA as the stack runs (XLA draws other masks than TensorFlow's
+    kernels from the same seeds, and a run and its stack both compile)."""
+    losses, accs = compiled_loop(model, task, jit=jit)(xs, ys, np.int32(n), lrs)
     return losses.numpy()[:n], accs.numpy()[:n]
 
 
@@ -103,15 +121,52 @@ def test_seed_k_of_a_stack_ends_where_it_ends_alone(name, per_timestep, masked):
     n = [STEPS, STEPS - 5]
     stacked = models_for(cfg, task, range(K))
     losses, accs = Stack(stacked, task).run(xs, ys, n, lrs)
+    dropout = bool(cfg.dropout or cfg.recurrent_dropout)
     for k, model in enumerate(models_for(cfg, task, range(K))):
-        want_losses, want_accs = alone(model, task, xs[:, k], ys[:, k], lrs[:, k], n[k])
+        want_losses, want_accs = alone(model, task, xs[:, k], ys[:, k], lrs[:, k], n[k],
+                                       jit=dropout)  # fmt: skip
         np.testing.assert_allclose(losses[: n[k], k], want_losses, rtol=0, atol=TOL)
         np.testing.assert_allclose(accs[: n[k], k], want_accs, rtol=0, atol=TOL)
         assert gap(stacked[k], model) <= TOL, f"seed {k}"
         assert int(stacked[k].optimizer.iterations) == n[k]
-    # Trained: the weights moved, so the comparison above compared something.
+        # Its dropout drew as many masks from the same seeds (the states moved on alike).
+        assert seed_states(stacked[k]) == seed_states(model)
     fresh = models_for(cfg, task, [0])[0]
+    # Trained: the weights moved, so the comparison above compared something; dropout drew.
     assert gap(stacked[0], fresh) > 1e-3
+    assert (seed_states(stacked[0]) != seed_states(fresh)) == dropout
+
+
+def test_a_dropout_layer_stacks_as_keras_drops(tmp_path):
+    """A custom model's Dropout layer (between an LSTM's sequences and the head): each seed's
+    masks drawn from its own generator, as alone under XLA."""
+    from lstmlab.models.recurrent import compiled
+
+    task = Task("t", timesteps=6, features=2, classes=2, per_timestep=True)
+
+    def built(seed: int) -> keras.Model:
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input(task.input_shape)
+        x = keras.layers.Dropout(0.4)(keras.layers.LSTM(4, return_sequences=True)(inputs))
+        outputs = keras.layers.Dense(task.n_outputs, activation="sigmoid")(x)
+        return compiled(keras.Model(inputs, outputs), ModelConfig(), task)
+
+    xs, ys = batches(task, np.random.default_rng(1), False)
+    lrs = np.full((STEPS, K), 0.01, np.float32)
+    stacked = [built(k) for k in range(K)]
+    losses, _ = Stack(stacked, task).run(xs, ys, [STEPS] * K, lrs)
+    for k in range(K):
+        model = built(k)
+        want, _ = alone(model, task, xs[:, k], ys[:, k], lrs[:, k], STEPS, jit=True)
+        np.testing.assert_allclose(losses[:, k], want, rtol=0, atol=TOL)
+        assert gap(stacked[k], model) <= TOL
+        assert seed_states(stacked[k]) == seed_states(model) != seed_states(built(k))
+
+
+def seed_states(model: keras.Model) -> list[list[int]]:
+    """The model's seed generators' states (its variables that are not weights)."""
+    weights = {id(w) for w in model.weights}
+    return [np.asarray(v).tolist() for v in model.variables if id(v) not in weights]
 
 
 def test_a_stack_continues_over_chunks_and_predicts_each_seed():
@@ -136,10 +191,13 @@ def test_a_stack_continues_over_chunks_and_predicts_each_seed():
 def test_models_the_stack_cannot_run_say_why():
     task = Task("t", timesteps=6, features=2, classes=2, per_timestep=True)
     keras.utils.set_random_seed(0)
-    dropout = build_model(ModelConfig(units=4, dropout=0.2), task)
-    assert "dropout" in unstackable(dropout)
-    with pytest.raises(Unstackable, match="dropout"):
-        Stack([dropout], task)
+    inputs = keras.Input((6, 2))
+    shaped = keras.layers.Dropout(0.2, noise_shape=(None, 1, 2))(inputs)
+    shaped = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.LSTM(3)(shaped)))
+    shaped.compile(optimizer="adam", loss="mse")
+    assert "noise_shape" in unstackable(shaped)
+    with pytest.raises(Unstackable, match="noise_shape"):
+        Stack([shaped], task)
     inputs = keras.Input((6, 2))
     conv = keras.Model(inputs, keras.layers.Conv1D(1, 3, padding="same")(inputs))
     conv.compile(optimizer="adam", loss="mse")
@@ -153,9 +211,11 @@ def test_models_the_stack_cannot_run_say_why():
 # --- stacked sweeps through the CLI ----------------------------------------------------------
 
 # JapaneseVowels (padded sequences, nine classes) with early stopping that stops the seeds at
-# different steps.
-STOPPING = ["experiment=uea_japanese_vowels", "model.units=4", "eval.show=0",
-            "tracking.log_model=false", "schedule.epochs=6", "eval.every=3",
+# different steps, and dropout of the inputs and the state (each validation draws masks too,
+# as Keras' RNN.call draws them in inference).
+STOPPING = ["experiment=uea_japanese_vowels", "model.units=8", "model.dropout=0.2",
+            "model.recurrent_dropout=0.1", "model.learning_rate=0.01", "eval.show=0",
+            "tracking.log_model=false", "schedule.epochs=15", "eval.every=3",
             "schedule.early_stopping.patience=1",
             "schedule.early_stopping.monitor=val_acc"]  # fmt: skip
 
@@ -170,7 +230,9 @@ def _by_seed(store: str) -> dict[int, dict]:
             continue  # the sweep's parent run
         losses = client.get_metric_history(r.info.run_id, "train_loss")
         out[int(r.data.params["seed"])] = {
+            "id": r.info.run_id,
             "status": r.info.status,
+            "stack": r.data.tags.get("lstmlab.stack"),
             "metrics": r.data.metrics,
             "losses": np.array([m.value for m in sorted(losses, key=lambda m: m.step)]),
         }
@@ -195,31 +257,79 @@ def test_a_stacked_sweep_equals_the_same_sweep_unstacked(tmp_path):
         np.testing.assert_allclose(a["losses"], b["losses"], rtol=0, atol=TOL)
         for key in ("test_loss", "test_acc", "test_f1_macro", "best_step", "best_val_acc"):
             assert a["metrics"][key] == pytest.approx(b["metrics"][key], abs=TOL), key
-        # A stacked run logs the time it waited on its siblings apart from its own.
+        # A stacked run logs the time it waited on its siblings apart from its own, and says
+        # it trained in a stack.
         assert "time_stack_wait_s" in a["metrics"] and "time_stack_wait_s" not in b["metrics"]
+        assert (a["stack"], b["stack"]) == ("3 seeds", None)
     # Early stopping is per seed: they stopped at different steps, each as it does alone.
     assert len({len(r["losses"]) for r in alone.values()}) > 1
+    # lstmlab-rerun of a stacked seed trains it alone: the same result, to float rounding.
+    rerun = subprocess.run(
+        [str(Path(sys.executable).parent / "lstmlab-rerun"), stacked[1]["id"],
+         "--uri", f"sqlite:///{tmp_path}/null.db"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
+    assert (
+        f"equal to float rounding (1e-05; it trained in a stack of 3 seeds, alone here) "
+        f"to {stacked[1]['id']}" in rerun.stdout
+    ), rerun.stdout[-2000:]
 
 
 @pytest.mark.slow
-def test_joblib_workers_stack_their_seeds_and_dropout_trains_one_by_one(tmp_path, store):
+def test_joblib_workers_stack_their_seeds_and_a_custom_conv_model_trains_one_by_one(
+    tmp_path, store
+):
+    """examples/conf's waves with lstmlab's BiLSTM (stacks) and the example's Conv1D + GRU
+    (model=custom: no stacked form for Conv1D), two joblib workers."""
     proc = run_cli(
-        tmp_path, "-m", "seed=0,1", "model.dropout=0,0.2", "schedule.epochs=30", "eval.show=0",
-        "tracking.log_model=false", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-        "hydra.launcher.stack_seeds=null", f"tracking.uri={store}",
+        tmp_path, "-m", "--config-dir", "examples/conf", "experiment=waves", "seed=0,1",
+        "model=bilstm,conv_gru", "schedule.epochs=30", "eval.samples=40", "eval.every=10",
+        "eval.show=0", "tracking.log_model=false", "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2", "hydra.launcher.stack_seeds=null", f"tracking.uri={store}",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "2 seeds train as one stack" in out, out
-    assert "2 seeds train one by one" in out and "dropout has no stacked form" in out, out
+    assert "2 seeds train one by one: layer conv1d (Conv1D) has no stacked form" in out, out
     finished = [r for r in runs_of(store, "lstmlab") if "seed" in r.data.params]
     assert len(finished) == 4 and {r.info.status for r in finished} == {"FINISHED"}
+    assert sorted(r.data.tags["lstmlab.stack"] for r in finished) == [
+        "2 seeds", "2 seeds", "none (layer conv1d (Conv1D) has no stacked form)",
+        "none (layer conv1d (Conv1D) has no stacked form)"]  # fmt: skip
 
 
-@pytest.mark.parametrize("value", ["0", "-2"])
-def test_stack_seeds_out_of_range_is_one_line_and_no_run(tmp_path, store, value):
-    proc = run_cli(tmp_path, "-m", "seed=0,1", f"hydra.launcher.stack_seeds={value}",
-                   f"tracking.uri={store}")  # fmt: skip
+@pytest.mark.slow
+def test_stacks_hold_as_many_seeds_as_their_chunks_fit_in_max_chunk_mb(tmp_path, store):
+    """A cumsum chunk of 100 steps holds 8000 bytes of batches: 0.02 MB fits two seeds' chunks
+    (two stacks for three seeds), 0.01 MB one (the seeds train one by one, saying why)."""
+    proc = run_cli(
+        tmp_path, "-m", "seed=0,1,2", "schedule.max_chunk_mb=0.02,0.01", "schedule.epochs=200",
+        "schedule.chunk=100", "eval.samples=40", "eval.show=0", "model.units=4",
+        "tracking.log_model=false", "hydra.launcher.stack_seeds=null", f"tracking.uri={store}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (
+        "3 seeds train as 2 stacks of at most 2 (their chunks within "
+        "schedule.max_chunk_mb=0.02)" in proc.stdout
+    ), proc.stdout
+    assert (
+        "3 seeds train one by one: two seeds' chunks take 0.0153 MB, over "
+        "schedule.max_chunk_mb=0.01" in proc.stdout
+    ), proc.stdout
+    runs = [r for r in runs_of(store, "lstmlab") if "seed" in r.data.params]
+    assert {r.info.status for r in runs} == {"FINISHED"} and len(runs) == 6
+    stacks = sorted((r.data.params["schedule.max_chunk_mb"], r.data.tags["lstmlab.stack"])
+                    for r in runs)  # fmt: skip
+    assert [s for b, s in stacks if b == "0.02"] == ["1 seed", "2 seeds", "2 seeds"]
+    assert all(s.startswith("none (two seeds' chunks") for b, s in stacks if b == "0.01")
+
+
+@pytest.mark.parametrize("launcher,value", [("basic", "0"), ("basic", "-2"), ("ray", "0")])
+def test_stack_seeds_out_of_range_is_one_line_and_no_run(tmp_path, store, launcher, value):
+    proc = run_cli(tmp_path, "-m", "seed=0,1", f"hydra/launcher={launcher}",
+                   f"hydra.launcher.stack_seeds={value}", f"tracking.uri={store}")  # fmt: skip
     assert proc.returncode != 0
     (line,) = proc.stderr.strip().splitlines()
     assert "hydra.launcher.stack_seeds" in line and "whole number >= 1" in line, line
@@ -232,11 +342,8 @@ def test_a_stack_stopped_by_a_signal_continues_each_seed_from_its_checkpoint(tmp
     checkpoint; the same command continues each seed in its own run, to the end. (That a
     continued run is bit-identical to one never stopped, tests/test_resume.py shows.)"""
     import signal
-    import subprocess
-    import sys
     import threading
     import time
-    from pathlib import Path
 
     from mlflow.tracking import MlflowClient
 

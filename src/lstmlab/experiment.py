@@ -428,10 +428,18 @@ def run(
         CHECKPOINT_ARTIFACT,
         CHECKPOINT_ERROR,
         CHECKPOINT_STEP,
+        STACK,
         Tracker,
     )
     from lstmlab.training import checkpoints, stacks
-    from lstmlab.training.loops import copy_weights, kept, planned_steps, reuse, train
+    from lstmlab.training.loops import (
+        copy_seed_states,
+        copy_weights,
+        kept,
+        planned_steps,
+        reuse,
+        train,
+    )
     from lstmlab.training.progress import Progress
 
     imported = time.perf_counter()
@@ -560,6 +568,10 @@ def run(
 
         def validate(done: int) -> dict[str, float]:
             metrics = evaluate(judged(), dataset, "validation").metrics("val")
+            if judge is not model:
+                # Keras' RNN.call draws dropout masks in inference too: the model a run alone
+                # validates with is the one it trains, whose seeds move on with it.
+                copy_seed_states(judge, model)
             log.metrics(metrics, step=done)
             return metrics
 
@@ -571,10 +583,14 @@ def run(
                 training = train(
                     model, task, settings.schedule, dataset, train_rng, log_steps,
                     validate if every else None, every, stop, save if saving else None, resume,
-                    None if member is None else member.loop(model, task, settings.schedule.jit),
+                    None if member is None else member.loop(
+                        model, task, settings.schedule.jit, settings.schedule.max_chunk_mb
+                    ),
                 )  # fmt: skip
         finally:
             progress.close()
+        if member is not None:
+            log.tags({STACK: member.trained()})
         # Every per-step metric written before the rest: what training waited for logging.
         log.settle()
         if path is not None:

@@ -52,6 +52,9 @@ CHECKPOINT_ARTIFACT = "checkpoint"
 # Why the run's last checkpoint could not be written (no space, no permission); cleared by the
 # next one written.
 CHECKPOINT_ERROR = "lstmlab.checkpoint_error"
+# How a sweep's run trained: "<K> seeds" when in a stack of K (training/stacks.py), whose
+# batched products round differently from a run alone; "none (<why>)" when its stack fell back.
+STACK = "lstmlab.stack"
 
 # MLflow's limits for one log_batch call.
 MAX_METRICS_PER_BATCH = 1000

@@ -242,6 +242,15 @@ def copy_weights(source: keras.Model, into: keras.Model) -> None:
         mine.assign(theirs)
 
 
+def copy_seed_states(source: keras.Model, into: keras.Model) -> None:
+    """source's seed generators' states (its variables that are not weights: what dropout
+    draws its masks from) into `into`, a model of the same architecture."""
+    weights = {id(w) for w in source.weights}
+    for mine, theirs in zip(into.variables, source.variables, strict=True):
+        if id(theirs) not in weights:
+            mine.assign(theirs)
+
+
 def _program(model: keras.Model) -> str | None:
     """The key reuse() keeps model under (None: not kept)."""
     return next((key for key, kept in _PROGRAMS.items() if kept is model), None)

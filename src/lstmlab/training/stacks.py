@@ -8,9 +8,11 @@ validation, early stopping, checkpoints and the model a run logs see each seed's
 model, as they do for a run alone.
 
 The stack interprets the model layer by layer; a layer it has no stacked form for (anything
-but Masking, LSTM, GRU, SimpleRNN, Bidirectional, ReverseTime, GlobalAveragePooling1D and
-Dense, or one with dropout) makes the models :class:`Unstackable`, with the reason, and they
-train one by one. Seed k's arithmetic is the one its model does alone in
+but Masking, LSTM, GRU, SimpleRNN, Bidirectional, ReverseTime, GlobalAveragePooling1D, Dense
+and Dropout) makes the models :class:`Unstackable`, with the reason, and they train one by
+one. Dropout (the recurrent cells' and Dropout layers') draws each seed's masks as its model
+does alone: from its own seed generator's state, which the stack carries per seed, with the
+same stateless draws in the same order. Seed k's arithmetic is the one its model does alone in
 ``loops.compiled_loop`` (the same products, in the same order, and Keras' Adam written out per
 seed), so a stack ends where its seeds end alone, to float rounding
 (``tests/test_stacks.py``).
@@ -27,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lstmlab.config import MB
 from lstmlab.data import Task
 from lstmlab.models.recurrent import ReverseTime, accuracy
 from lstmlab.training.program_names import stable
@@ -47,6 +50,7 @@ class _State:
     momentums: list[np.ndarray]
     velocities: list[np.ndarray]
     iterations: np.ndarray  # (K,) int64: Adam steps each seed has taken
+    seeds: list[np.ndarray]  # (K, 2) int64 each: the seed generators' states (dropout)
 
 
 def unstackable(model: keras.Model) -> str | None:
@@ -94,10 +98,6 @@ def _check_layer(layer: keras.layers.Layer) -> None:
         _check_layer(layer.backward_layer)
     elif isinstance(layer, _RNN):
         cell = layer.cell
-        if getattr(cell, "dropout", 0) or getattr(cell, "recurrent_dropout", 0):
-            # Keras draws dropout masks from each layer's seed state; the stack does not
-            # reproduce those draws.
-            raise Unstackable(f"{layer.name}: dropout has no stacked form (dropout=0 stacks)")
         if layer.stateful or layer.return_state or not cell.use_bias:
             raise Unstackable(f"{layer.name}: stateful, return_state or use_bias=False")
         if isinstance(layer, keras.layers.GRU) and not cell.reset_after:
@@ -108,6 +108,9 @@ def _check_layer(layer: keras.layers.Layer) -> None:
     elif isinstance(layer, keras.layers.GlobalAveragePooling1D):
         if layer.data_format != "channels_last" or layer.keepdims:
             raise Unstackable(f"{layer.name}: only channels_last without keepdims stacks")
+    elif isinstance(layer, keras.layers.Dropout):
+        if layer.noise_shape is not None:
+            raise Unstackable(f"{layer.name}: Dropout(noise_shape=...) does not stack")
     elif not isinstance(layer, keras.layers.Masking | ReverseTime):
         raise Unstackable(f"layer {layer.name} ({type(layer).__name__}) has no stacked form")
 
@@ -127,6 +130,36 @@ def _check_optimizer(optimizer) -> None:
     used = [key for key, value in extras.items() if value]
     if used:
         raise Unstackable(f"Adam with {', '.join(used)} does not stack")
+
+
+def _drawing(layers: Sequence[keras.layers.Layer]) -> list:
+    """The layers' objects that draw dropout masks from a seed generator, in order: recurrent
+    cells with a dropout rate that draws (Keras draws none at 0 or 1), Dropout layers."""
+    out = []
+    for layer in layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            out += _drawing([layer.forward_layer, layer.backward_layer])
+        elif isinstance(layer, _RNN) and any(_rates(layer.cell)):
+            out.append(layer.cell)
+        elif isinstance(layer, keras.layers.Dropout) and 0.0 < layer.rate < 1.0:
+            out.append(layer)
+    return out
+
+
+def _rates(cell) -> tuple[float, float]:
+    """A cell's (dropout, recurrent_dropout), 0 where Keras draws no mask."""
+    rates = (getattr(cell, "dropout", 0.0), getattr(cell, "recurrent_dropout", 0.0))
+    return tuple(r if 0.0 < r < 1.0 else 0.0 for r in rates)  # type: ignore[return-value]
+
+
+def _dropout(x: tf.Tensor, rate: float, seed: tf.Tensor, draw: int) -> tf.Tensor:
+    """Keras' backend.random.dropout(x, rate, seed=generator) for one seed, the generator's
+    state `seed` (int64 (2,)) after `draw` draws: its stateless op, on the seed Keras gives it
+    (SeedGenerator.next adds [0, 1] a draw; the TensorFlow backend's _cast_seed)."""
+    value = seed + tf.constant([0, draw], tf.int64)
+    value = tf.cast(tf.math.floormod(value, tf.int32.max - 1), tf.int32)
+    return tf.nn.experimental.stateless_dropout(x, rate=rate, noise_shape=tf.shape(x),
+                                                seed=value)  # fmt: skip
 
 
 class Stack:
@@ -153,6 +186,9 @@ class Stack:
                 raise Unstackable(f"{model.name} is not the architecture of {self.models[0].name}")
             model.optimizer.build(model.trainable_variables)
         first = self.models[0]
+        # Each seed's mask-drawing layers, and model 0's (the ones forward() walks) by id.
+        self._drawing = [_drawing(_plan(model)) for model in self.models]
+        self._draws = {id(d): i for i, d in enumerate(self._drawing[0])}
         # Each layer's weights by their place in the model's trainable variables.
         self._index = {id(v): i for i, v in enumerate(first.trainable_variables)}
         self._loss = first.loss
@@ -182,6 +218,12 @@ class Stack:
             iterations=np.array(
                 [int(keras.ops.convert_to_numpy(m.optimizer.iterations)) for m in self.models]
             ),
+            seeds=[
+                np.stack(
+                    [keras.ops.convert_to_numpy(d[i].seed_generator.state) for d in self._drawing]
+                )  # fmt: skip
+                for i in range(len(self._draws))
+            ],
         )
 
     def write(self, state: _State, seeds: Sequence[int] | None = None) -> None:
@@ -193,14 +235,16 @@ class Stack:
                 _slot(optimizer, "_momentums", v).assign(state.momentums[i][k])
                 _slot(optimizer, "_velocities", v).assign(state.velocities[i][k])
             optimizer.iterations.assign(state.iterations[k])
+            for i, drawing in enumerate(self._drawing[k]):
+                drawing.seed_generator.state.assign(state.seeds[i][k])
 
     def run(self, xs: np.ndarray, ys: np.ndarray, n: Sequence[int], lrs: np.ndarray):
         state = self.read()
         out = self._run(
             xs, ys, np.asarray(n, np.int32), np.asarray(lrs, np.float32),
-            state.weights, state.momentums, state.velocities, state.iterations,
+            state.weights, state.momentums, state.velocities, state.iterations, state.seeds,
         )  # fmt: skip
-        weights, momentums, velocities, iterations, losses, accs = out
+        weights, momentums, velocities, iterations, seeds, losses, accs = out
         # Only the seeds that stepped: one that has left (stopped early, its best weights put
         # back) is not written over.
         stepped = [k for k in range(len(self.models)) if n[k] > 0]
@@ -210,21 +254,26 @@ class Stack:
                 [m.numpy() for m in momentums],
                 [v.numpy() for v in velocities],
                 iterations.numpy(),
+                [s.numpy() for s in seeds],
             ),
             stepped,
         )
         return losses.numpy(), accs.numpy()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """The K models' outputs (inference) on x (K, batch, ...), in one call."""
+        """The K models' outputs (inference) on x (K, batch, ...), in one call (drawing no
+        dropout masks: the seed generators' states are left as they are)."""
         weights = [tf.constant(w) for w in self.read().weights]
         return self.forward(weights, tf.constant(x, tf.float32))[0].numpy()
 
-    def forward(self, weights: list[tf.Tensor], x: tf.Tensor):
-        """(outputs, mask) of the stacked models on x (K, batch, ...)."""
+    def forward(self, weights: list[tf.Tensor], x: tf.Tensor, seeds: list | None = None):
+        """(outputs, mask) of the stacked models on x (K, batch, ...); with seeds (the seed
+        generators' states, (K, 2) each, in _drawing order), in training: dropout applied, and
+        seeds advanced in place past the masks drawn."""
         mask = None
+        draws = None if seeds is None else _Draws(self._draws, seeds)
         for layer in self.layers:
-            x, mask = _apply(layer, self._weights_of(layer, weights), x, mask)
+            x, mask = _apply(layer, self._weights_of(layer, weights), x, mask, draws)
         return x, mask
 
     def _weights_of(self, layer, weights: list[tf.Tensor]) -> list[tf.Tensor]:
@@ -249,10 +298,11 @@ class Stack:
     def _compile(self, jit: bool):
         beta_1, beta_2, epsilon = self._adam
 
-        def step(x, y, active, lr, weights, ms, vs, iterations):
+        def step(x, y, active, lr, weights, ms, vs, iterations, seeds):
+            drawn = list(seeds)
             with tf.GradientTape() as tape:
                 tape.watch(weights)
-                p, mask = self.forward(weights, x)
+                p, mask = self.forward(weights, x, drawn)
                 losses, accs = self._losses(x, y, p, mask)
                 total = tf.reduce_sum(losses)
             grads = tape.gradient(total, weights)
@@ -270,33 +320,37 @@ class Stack:
                 new_w.append(tf.where(on, w2, w))
                 new_m.append(tf.where(on, m2, m))
                 new_v.append(tf.where(on, v2, v))
-            return new_w, new_m, new_v, iterations + tf.cast(active, tf.int64), losses, accs
+            # A seed that did not step draws nothing.
+            seeds = [tf.where(active[:, None], d, s) for d, s in zip(drawn, seeds, strict=True)]
+            iterations = iterations + tf.cast(active, tf.int64)
+            return new_w, new_m, new_v, iterations, seeds, losses, accs
 
         @tf.function(jit_compile=jit, autograph=False)
-        def run(xs, ys, n, lrs, weights, ms, vs, iterations):
+        def run(xs, ys, n, lrs, weights, ms, vs, iterations, seeds):
             k = len(self.models)
             weights = [tf.convert_to_tensor(w) for w in weights]
             ms = [tf.convert_to_tensor(m) for m in ms]
             vs = [tf.convert_to_tensor(v) for v in vs]
             iterations = tf.convert_to_tensor(iterations, tf.int64)
+            seeds = [tf.convert_to_tensor(s, tf.int64) for s in seeds]
             steps = tf.reduce_max(n)
 
-            def body(i, weights, ms, vs, iterations, losses, accs):
+            def body(i, weights, ms, vs, iterations, seeds, losses, accs):
                 active = i < n
                 x, y = tf.gather(xs, i), tf.gather(ys, i)
-                weights, ms, vs, iterations, loss, acc = step(
-                    x, y, active, tf.gather(lrs, i), weights, ms, vs, iterations
+                weights, ms, vs, iterations, seeds, loss, acc = step(
+                    x, y, active, tf.gather(lrs, i), weights, ms, vs, iterations, seeds
                 )
                 at = tf.reshape(i, (1, 1))
                 losses = tf.tensor_scatter_nd_update(losses, at, loss[None])
                 accs = tf.tensor_scatter_nd_update(accs, at, acc[None])
-                return i + 1, weights, ms, vs, iterations, losses, accs
+                return i + 1, weights, ms, vs, iterations, seeds, losses, accs
 
             zeros = tf.zeros((tf.shape(xs)[0], k), tf.float32)
             out = tf.while_loop(
                 lambda i, *_: i < steps,
                 body,
-                (tf.constant(0), weights, ms, vs, iterations, zeros, zeros),
+                (tf.constant(0), weights, ms, vs, iterations, seeds, zeros, zeros),
             )
             return out[1:]
 
@@ -307,14 +361,40 @@ def _slot(optimizer, name: str, variable) -> keras.Variable:
     return getattr(optimizer, name)[optimizer._get_variable_index(variable)]
 
 
-def _apply(layer, weights: list[tf.Tensor], x: tf.Tensor, mask):
+class _Draws:
+    """The seed generators' states of one forward pass, (K, 2) each: a layer's masks drawn
+    from its own, which then moves on past them (as SeedGenerator.next moves a model's)."""
+
+    def __init__(self, index: dict[int, int], seeds: list):
+        self.index, self.seeds = index, seeds
+
+    def masks(self, layer, x_of: Callable[[int], tf.Tensor], rate: float, count: int):
+        """count masks of the layer (a cell, or a Dropout layer) for every seed: dropout of
+        x_of(k), seed k's tensor, (count, K, ...)."""
+        i = self.index[id(layer)]
+        seed = self.seeds[i]
+        k = seed.shape[0]
+        out = tf.stack([
+            tf.stack([_dropout(x_of(s), rate, seed[s], j) for s in range(k)])
+            for j in range(count)
+        ])  # fmt: skip
+        self.seeds[i] = seed + tf.constant([0, count], tf.int64)
+        return out
+
+
+def _apply(layer, weights: list[tf.Tensor], x: tf.Tensor, mask, draws: _Draws | None = None):
     """One layer on stacked inputs x (K, batch, ...) with the padding mask (K, batch, time)
-    or None: (outputs, their mask), as Keras computes them for each seed."""
+    or None: (outputs, their mask), as Keras computes them for each seed; with draws (in
+    training), dropout as each seed's Keras layers apply it."""
     if isinstance(layer, keras.layers.Masking):
         mask = tf.reduce_any(tf.not_equal(x, layer.mask_value), axis=-1)
         return x * tf.cast(mask, x.dtype)[..., None], mask
     if isinstance(layer, ReverseTime):
         return tf.reverse(x, [2]), mask  # the mask stays in input order (see ReverseTime)
+    if isinstance(layer, keras.layers.Dropout):
+        if draws is None or not 0.0 < layer.rate < 1.0:
+            return x, mask
+        return draws.masks(layer, lambda s: x[s], layer.rate, 1)[0], mask
     if isinstance(layer, keras.layers.GlobalAveragePooling1D):
         if mask is None:
             return tf.reduce_mean(x, axis=2), None
@@ -330,8 +410,8 @@ def _apply(layer, weights: list[tf.Tensor], x: tf.Tensor, mask):
         return layer.activation(z), mask
     if isinstance(layer, keras.layers.Bidirectional):
         half = len(weights) // 2
-        forward = _recurrent(layer.forward_layer, weights[:half], x, mask)
-        backward = _recurrent(layer.backward_layer, weights[half:], x, mask)
+        forward = _recurrent(layer.forward_layer, weights[:half], x, mask, draws)
+        backward = _recurrent(layer.backward_layer, weights[half:], x, mask, draws)
         sequences = layer.return_sequences
         if sequences:
             backward = tf.reverse(backward, [2])
@@ -342,18 +422,43 @@ def _apply(layer, weights: list[tf.Tensor], x: tf.Tensor, mask):
             "mul": lambda: forward * backward,
         }[layer.merge_mode]()
         return merged, mask if sequences else None
-    out = _recurrent(layer, weights, x, mask)
+    out = _recurrent(layer, weights, x, mask, draws)
     return out, mask if layer.return_sequences else None
 
 
-def _recurrent(layer, weights: list[tf.Tensor], x: tf.Tensor, mask):
+def _masked_product(x, kernel, masks, equation: str, expand: Callable) -> tf.Tensor:
+    """einsum(equation, x, kernel), x under Keras' cell dropout masks: none, one for every
+    gate, or one a gate (the cell's dropout_mask_count, each gate's columns of kernel)."""
+    if masks is None:
+        return tf.einsum(equation, x, kernel)
+    if masks.shape[0] == 1:
+        return tf.einsum(equation, x * expand(masks[0]), kernel)
+    gates = tf.split(kernel, masks.shape[0], axis=-1)
+    return tf.concat([tf.einsum(equation, x * expand(m), g)
+                      for m, g in zip(tf.unstack(masks), gates, strict=True)], -1)  # fmt: skip
+
+
+def _recurrent(layer, weights: list[tf.Tensor], x: tf.Tensor, mask, draws: _Draws | None):
     """An LSTM, GRU or SimpleRNN over x (K, B, T, F): Keras' backend.rnn loop, per seed
     (masked steps carry state and output over, or output zeros under zero_output_for_mask;
-    go_backwards reads, and returns, the steps last first)."""
+    go_backwards reads, and returns, the steps last first); with draws, the cell's dropout
+    masks drawn as Keras' RNN.call draws them (before the loop, the inputs' then the
+    recurrent state's) and applied as its cell applies them."""
     cell = layer.cell
     kernel, recurrent, bias = weights
     units = cell.units
     k, b = tf.shape(x)[0], tf.shape(x)[1]
+    in_masks = state_masks = None
+    drop, recurrent_drop = _rates(cell)
+    if draws is not None and (drop or recurrent_drop):
+        count = getattr(cell, "dropout_mask_count", None) or 1
+        shape = (x.shape[1], x.shape[3])
+        if drop:  # Keras draws from ones shaped as the first step's inputs
+            in_masks = draws.masks(cell, lambda s: tf.ones(shape, x.dtype), drop, count)
+        if recurrent_drop:  # and the initial state's
+            state = (x.shape[1], units)
+            state_masks = draws.masks(cell, lambda s: tf.ones(state, x.dtype), recurrent_drop,
+                                      count)  # fmt: skip
     inputs = tf.transpose(x, (2, 0, 1, 3))  # time first
     steps = x.shape[2]  # static: XLA's gradient of the loop needs its length
     m = None if mask is None else tf.transpose(mask, (2, 0, 1))
@@ -363,19 +468,22 @@ def _recurrent(layer, weights: list[tf.Tensor], x: tf.Tensor, mask):
     gru = isinstance(cell, keras.layers.GRUCell)
     lstm = isinstance(cell, keras.layers.LSTMCell)
     # The input's products for every step at once: the same products Keras takes step by step.
-    projected = tf.einsum("tkbf,kfg->tkbg", inputs, kernel)
+    projected = _masked_product(inputs, kernel, in_masks, "tkbf,kfg->tkbg", lambda m: m[None])
     if gru:
         projected = projected + bias[:, 0][None, :, None, :]
     act, rec_act = cell.activation, getattr(cell, "recurrent_activation", None)
 
+    def product(h):
+        return _masked_product(h, recurrent, state_masks, "kbu,kug->kbg", lambda m: m)
+
     def cell_step(xw, h, c):
         if lstm:
-            z = xw + tf.einsum("kbu,kug->kbg", h, recurrent) + bias[:, None, :]
+            z = xw + product(h) + bias[:, None, :]
             zi, zf, zc, zo = tf.split(z, 4, axis=-1)
             c = rec_act(zf) * c + rec_act(zi) * act(zc)
             return rec_act(zo) * act(c), c
         if gru:
-            inner = tf.einsum("kbu,kug->kbg", h, recurrent) + bias[:, 1][:, None, :]
+            inner = product(h) + bias[:, 1][:, None, :]
             x_z, x_r, x_h = tf.split(xw, 3, axis=-1)
             r_z, r_r, r_h = tf.split(inner, 3, axis=-1)
             z = rec_act(x_z + r_z)
@@ -383,7 +491,7 @@ def _recurrent(layer, weights: list[tf.Tensor], x: tf.Tensor, mask):
             hh = act(x_h + r * r_h)
             return z * h + (1 - z) * hh, c
         # SimpleRNN: h = act(x W + b + h U)
-        return act(xw + bias[:, None, :] + tf.einsum("kbu,kug->kbg", h, recurrent)), c
+        return act(xw + bias[:, None, :] + product(h)), c
 
     zero_masked = bool(layer.zero_output_for_mask)
     zeros = tf.zeros((k, b, units), x.dtype)
@@ -434,6 +542,7 @@ class _Chunk:
     task: Task
     jit: bool
     args: tuple  # xs, ys, n, lrs as compiled_loop takes them
+    budget_mb: float  # schedule.max_chunk_mb: what a stack's chunk may hold
 
 
 class StackGroup:
@@ -451,11 +560,11 @@ class StackGroup:
         self.active = set(range(size))
         self.pending: dict[int, _Chunk] = {}
         self.results: dict[int, tuple] = {}
-        self.stack: Stack | None = None
-        self.slots: dict[int, int] = {}  # member -> its seed index in the stack
+        self.stacks: list[Stack] = []
+        self.slots: dict[int, tuple[int, int]] = {}  # member -> (its stack, its seed there)
         self.solo: dict[int, Callable] = {}  # member -> its own compiled loop (no stack)
         self.unstacked: str | None = None  # why the members train one by one
-        self.key = ""  # the stack's program, for its name
+        self.keys: list[str] = []  # each stack's program, for its name
         self.shares: dict[int, float] = {}  # member -> seconds of its last chunk
 
     def run(self, jobs: Sequence[Callable[[], object]]) -> list[object]:
@@ -525,10 +634,10 @@ class StackGroup:
         self.lock.notify_all()
 
     def _run(self, chunks: dict[int, _Chunk]) -> None:
-        if self.stack is None and self.unstacked is None:
+        if not self.stacks and self.unstacked is None:
             self._build(chunks)
         shapes = {tuple(np.shape(a) for a in c.args[:2]) for c in chunks.values()}
-        if self.stack is None or len(shapes) > 1:
+        if not self.stacks or len(shapes) > 1:
             for k, c in chunks.items():
                 if k not in self.solo:
                     from lstmlab.training.loops import compiled_loop
@@ -540,21 +649,46 @@ class StackGroup:
             self._stacked(chunks)
 
     def _build(self, chunks: dict[int, _Chunk]) -> None:
+        """The members' stacks: as many seeds a stack as their chunks' arrays fit in
+        schedule.max_chunk_mb (a stack's chunk holds every seed's batches)."""
         members = sorted(chunks)
         first = chunks[members[0]]
+        one = max(sum(np.asarray(a).nbytes for a in c.args[:2]) for c in chunks.values())
+        fit = max(1, int(first.budget_mb * MB // one))
+        if fit == 1:
+            self.unstacked = (
+                f"two seeds' chunks take {2 * one / MB:.3g} MB, over "
+                f"schedule.max_chunk_mb={first.budget_mb:g}"
+            )
+            self.say(f"lstmlab: {len(members)} seeds train one by one: {self.unstacked}")
+            return
+        parts = [members[i : i + fit] for i in range(0, len(members), fit)]
         try:
-            self.stack = Stack([chunks[k].model for k in members], first.task, first.jit)
+            stacks = [Stack([chunks[k].model for k in part], first.task, first.jit)
+                      for part in parts]  # fmt: skip
         except Unstackable as exc:
             self.unstacked = str(exc)
             self.say(f"lstmlab: {len(members)} seeds train one by one: {exc}")
             return
-        self.slots = {k: i for i, k in enumerate(members)}
-        self.key = repr((len(members), first.model.to_json(), first.task, first.jit))
-        self.say(f"lstmlab: {len(members)} seeds train as one stack")
+        self.stacks = stacks
+        self.slots = {k: (s, i) for s, part in enumerate(parts) for i, k in enumerate(part)}
+        self.keys = [repr((len(part), first.model.to_json(), first.task, first.jit))
+                     for part in parts]  # fmt: skip
+        if len(parts) == 1:
+            self.say(f"lstmlab: {len(members)} seeds train as one stack")
+        else:
+            self.say(
+                f"lstmlab: {len(members)} seeds train as {len(parts)} stacks of at most {fit} "
+                f"(their chunks within schedule.max_chunk_mb={first.budget_mb:g})"
+            )
 
     def _stacked(self, chunks: dict[int, _Chunk]) -> None:
-        stack = self.stack
-        assert stack is not None
+        for s, stack in enumerate(self.stacks):
+            mine = {k: c for k, c in chunks.items() if self.slots[k][0] == s}
+            if mine:
+                self._stack_chunk(stack, self.keys[s], mine)
+
+    def _stack_chunk(self, stack: Stack, key: str, chunks: dict[int, _Chunk]) -> None:
         xs0, ys0 = (np.asarray(a) for a in next(iter(chunks.values())).args[:2])
         width, size = len(xs0), len(stack.models)
         xs = np.zeros((width, size, *xs0.shape[1:]), xs0.dtype)
@@ -562,7 +696,7 @@ class StackGroup:
         lrs = np.zeros((width, size), np.float32)
         n = np.zeros(size, np.int32)
         for k, c in chunks.items():
-            i = self.slots[k]
+            i = self.slots[k][1]
             x, y, steps, rates = c.args
             xs[:, i], ys[:, i], n[i] = x, y, int(steps)
             if rates is not None:
@@ -570,10 +704,10 @@ class StackGroup:
             else:  # the optimizer's own rate
                 lrs[:, i] = float(keras.ops.convert_to_numpy(c.model.optimizer.learning_rate))
         # Named from the architecture, so that another process finds it in the XLA cache.
-        with stable(f"stack|{self.key}|{xs.shape}|{ys.shape}"):
+        with stable(f"stack|{key}|{xs.shape}|{ys.shape}"):
             losses, accs = stack.run(xs, ys, n, lrs)
         for k in chunks:
-            i = self.slots[k]
+            i = self.slots[k][1]
             self.results[k] = (tf.constant(losses[:, i]), tf.constant(accs[:, i]))
 
 
@@ -587,8 +721,17 @@ class Member:
     # Seconds its job spent waiting on its siblings' turns.
     waited: float = 0.0
 
-    def loop(self, model: keras.Model, task: Task, jit: bool) -> _MemberLoop:
-        return _MemberLoop(self, model, task, jit)
+    def loop(self, model: keras.Model, task: Task, jit: bool, budget_mb: float) -> _MemberLoop:
+        return _MemberLoop(self, model, task, jit, budget_mb)
+
+    def trained(self) -> str:
+        """How its job trained, for its run's tags: "<K> seeds" (its stack's), or
+        "none (<why>)"."""
+        group = self.group
+        if self.index in group.slots:
+            size = len(group.stacks[group.slots[self.index][0]].models)
+            return f"{size} seed{'s' if size > 1 else ''}"
+        return f"none ({group.unstacked})" if group.unstacked else "none"
 
 
 class _MemberLoop:
@@ -596,15 +739,18 @@ class _MemberLoop:
     member's share of the last chunk's program time (its wall time also holds its siblings'
     turns)."""
 
-    def __init__(self, member: Member, model: keras.Model, task: Task, jit: bool):
+    def __init__(self, member: Member, model: keras.Model, task: Task, jit: bool,
+                 budget_mb: float):  # fmt: skip
         self.member, self.model, self.task, self.jit = member, model, task, jit
+        self.budget_mb = budget_mb
         self.seconds = 0.0
 
     def __call__(self, xs, ys, n, lrs=None):
         group, k = self.member.group, self.member.index
         t0 = time.perf_counter()
         try:
-            out = group.submit(k, _Chunk(self.model, self.task, self.jit, (xs, ys, n, lrs)))
+            chunk = _Chunk(self.model, self.task, self.jit, (xs, ys, n, lrs), self.budget_mb)
+            out = group.submit(k, chunk)
         finally:
             self.seconds = group.shares.pop(k, 0.0)
             # The rest of the call: the siblings' turns (their validation, logging, ...).
