@@ -213,17 +213,26 @@ def _run_jobs(
             sweep_config.hydra.job.num = idx
         return sweep_config
 
-    def one(sweep_config: DictConfig) -> JobReturn:
-        HydraConfig.instance().set_config(sweep_config)
+    return run_stacked(jobs, composed, _runner(hydra_context, task_function), most_stacked)
+
+
+def _runner(
+    hydra_context: HydraContext, task_function: TaskFunction
+) -> Callable[[DictConfig], JobReturn]:
+    """Runs a sweep job's composed config as Hydra's launchers run one (run_job), in a
+    worker (joblib's or Ray's)."""
+
+    def one(config: DictConfig) -> JobReturn:
+        HydraConfig.instance().set_config(config)
         return run_job(
             hydra_context=hydra_context,
-            config=sweep_config,
+            config=config,
             task_function=task_function,
             job_dir_key="hydra.sweep.dir",
             job_subdir_key="hydra.sweep.subdir",
         )
 
-    return run_stacked(jobs, composed, one, most_stacked)
+    return one
 
 
 def run_stacked(
@@ -425,15 +434,5 @@ def _run_stack(
     setup_globals()
     Singleton.set_state(singleton_state)
     by_number = {idx: config for (idx, _), config in zip(jobs, configs, strict=True)}
-
-    def one(config: DictConfig) -> JobReturn:
-        HydraConfig.instance().set_config(config)
-        return run_job(
-            hydra_context=hydra_context,
-            task_function=task_function,
-            config=config,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
-
+    one = _runner(hydra_context, task_function)
     return run_stacked(jobs, lambda idx, _: by_number[idx], one, None)
