@@ -15,6 +15,7 @@ products cost what the K small ones saved); Keras 3's ``stateless_call`` vectori
     .venv/bin/python benchmarks/stacks.py
     .venv/bin/python benchmarks/stacks.py --stacks 1 10 --steps 2000 --repeats 3 --json
     .venv/bin/python benchmarks/stacks.py --shape japanese-vowels --stacks 1 5 --steps 200
+    .venv/bin/python benchmarks/stacks.py --dropout 0.2 --stacks 1 10   # dropout's masks too
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ class Shape:
                     masked=self.padded)  # fmt: skip
 
 
-def models(shape: Shape, k: int) -> list[keras.Model]:
-    cfg = ModelConfig(units=shape.units, direction=Direction.bidirectional)
+def models(shape: Shape, k: int, dropout: float = 0.0) -> list[keras.Model]:
+    cfg = ModelConfig(units=shape.units, direction=Direction.bidirectional, dropout=dropout)
     out = []
     for seed in range(k):
         keras.utils.set_random_seed(seed)
@@ -97,8 +98,8 @@ def timed(call, zero, full) -> tuple[float, float]:
     return compiled, len(full[0]) / (time.perf_counter() - t0)
 
 
-def one_seed(shape: Shape, steps: int) -> tuple[float, float]:
-    (model,) = models(shape, 1)
+def one_seed(shape: Shape, steps: int, dropout: float) -> tuple[float, float]:
+    (model,) = models(shape, 1, dropout)
     xs, ys = batches(shape, steps, 1)
     lrs = np.full(steps, 0.001, np.float32)
     run = compiled_loop(model, shape.task)
@@ -106,21 +107,21 @@ def one_seed(shape: Shape, steps: int) -> tuple[float, float]:
     return timed(run, (x, y, np.int32(0), lrs), (x, y, np.int32(steps), lrs))
 
 
-def stacked(shape: Shape, k: int, steps: int) -> tuple[float, float]:
-    stack = Stack(models(shape, k), shape.task)
+def stacked(shape: Shape, k: int, steps: int, dropout: float) -> tuple[float, float]:
+    stack = Stack(models(shape, k, dropout), shape.task)
     xs, ys = batches(shape, steps, k)
     lrs = np.full((steps, k), 0.001, np.float32)
     return timed(stack.run, (xs, ys, [0] * k, lrs), (xs, ys, [steps] * k, lrs))
 
 
-def measure(name: str, stacks: list[int], steps: int, repeats: int) -> dict:
+def measure(name: str, stacks: list[int], steps: int, repeats: int, dropout: float = 0.0) -> dict:
     shape = Shape(*SHAPES[name])
-    one = [one_seed(shape, steps) for _ in range(repeats)]
+    one = [one_seed(shape, steps, dropout) for _ in range(repeats)]
     base = statistics.median(s for _, s in one)
     rows = [{"program": "one seed (compiled loop)", "seeds": 1,
              "compile_s": statistics.median(c for c, _ in one), "steps_per_s": base}]  # fmt: skip
     for k in stacks:
-        seen = [stacked(shape, k, steps) for _ in range(repeats)]
+        seen = [stacked(shape, k, steps, dropout) for _ in range(repeats)]
         rows.append({"program": "stack", "seeds": k,
                      "compile_s": statistics.median(c for c, _ in seen),
                      "steps_per_s": statistics.median(s for _, s in seen)})  # fmt: skip
@@ -128,12 +129,15 @@ def measure(name: str, stacks: list[int], steps: int, repeats: int) -> dict:
         row["seed_steps_per_s"] = row["steps_per_s"] * row["seeds"]
         row["vs_one_seed"] = row["seed_steps_per_s"] / base
     return {"shape": name, "units": shape.units, "batch": shape.batch, "steps": steps,
-            "repeats": repeats, "cpus": os.cpu_count(), "rows": rows}  # fmt: skip
+            "repeats": repeats, "cpus": os.cpu_count(), "dropout": dropout,
+            "rows": rows}  # fmt: skip
 
 
 def table(result: dict) -> str:
     lines = [
-        f"BiLSTM({result['units']}) on {result['shape']} batches of {result['batch']}, "
+        f"BiLSTM({result['units']})"
+        + (f" with dropout {result['dropout']:g}" if result.get("dropout") else "")
+        + f" on {result['shape']} batches of {result['batch']}, "
         f"{result['steps']} steps a chunk, "
         f"{result['cpus']} CPUs, median of {result['repeats']}",
         "",
@@ -154,9 +158,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--shape", choices=list(SHAPES), default="cumsum")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--dropout", type=float, default=0.0, help="the models' model.dropout")
     parser.add_argument("--json", action="store_true", help="and the result as JSON, last line")
     args = parser.parse_args()
-    result = measure(args.shape, args.stacks, args.steps, args.repeats)
+    result = measure(args.shape, args.stacks, args.steps, args.repeats, args.dropout)
     print(table(result))
     if args.json:
         print(json.dumps(result))

@@ -137,7 +137,7 @@ def test_seed_k_of_a_stack_ends_where_it_ends_alone(name, per_timestep, masked):
     assert (seed_states(stacked[0]) != seed_states(fresh)) == dropout
 
 
-def test_a_dropout_layer_stacks_as_keras_drops(tmp_path):
+def test_a_dropout_layer_stacks_as_keras_drops():
     """A custom model's Dropout layer (between an LSTM's sequences and the head): each seed's
     masks drawn from its own generator, as alone under XLA."""
     from lstmlab.models.recurrent import compiled
