@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         points = client.get_metric_history(run_id, "train_loss")
         return [m.value for m in sorted(points, key=lambda m: m.step)]
 
-    stacked = original.data.tags.get(STACK, "none").split(" ")[0] != "none"
+    stacked = not original.data.tags.get(STACK, "none").startswith("none")
     tolerance = ROUNDING if stacked else 0.0
 
     def equal(a: list[float], b: list[float]) -> bool:
@@ -81,10 +81,13 @@ def main(argv: list[str] | None = None) -> None:
     same &= ok
     print(f"{'train_loss':<14}{len(old):>8} steps{len(new):>8} steps"
           f"{'  identical' if old == new else '  equal' if ok else '  differs'}")  # fmt: skip
-    verdict = "identical" if same and not stacked else "DIFFERENT"
-    if same and stacked:
+    if not same:
+        verdict = "DIFFERENT"
+    elif stacked:
         verdict = (f"equal to float rounding ({ROUNDING:g}; it trained in a stack of "
                    f"{original.data.tags[STACK]}, alone here)")  # fmt: skip
+    else:
+        verdict = "identical"
     print(f"rerun {outcome.run_id}: {verdict} to {args.run_id}")
     sys.exit(0 if same else 1)
 

@@ -176,18 +176,19 @@ class Stack:
             raise ValueError("a stack needs at least one model")
         self.models = list(models)
         self.task = task
-        self.layers = _plan(self.models[0])
+        plans = [_plan(model) for model in self.models]
+        self.layers = plans[0]
         shapes = [tuple(v.shape) for v in self.models[0].trainable_variables]
-        for model in self.models:
+        for model, plan in zip(self.models, plans, strict=True):
             _check_optimizer(model.optimizer)
             if [tuple(v.shape) for v in model.trainable_variables] != shapes or [
-                type(layer) for layer in _plan(model)
+                type(layer) for layer in plan
             ] != [type(layer) for layer in self.layers]:
                 raise Unstackable(f"{model.name} is not the architecture of {self.models[0].name}")
             model.optimizer.build(model.trainable_variables)
         first = self.models[0]
         # Each seed's mask-drawing layers, and model 0's (the ones forward() walks) by id.
-        self._drawing = [_drawing(_plan(model)) for model in self.models]
+        self._drawing = [_drawing(plan) for plan in plans]
         self._draws = {id(d): i for i, d in enumerate(self._drawing[0])}
         # Each layer's weights by their place in the model's trainable variables.
         self._index = {id(v): i for i, v in enumerate(first.trainable_variables)}
