@@ -164,6 +164,9 @@ def test_single_run_through_python_dash_m(tmp_path, store):
     runs = runs_of(store, "lstmlab")
     assert [r.info.status for r in runs] == ["FINISHED"]
     assert (tmp_path / "out" / ".hydra" / "config.yaml").is_file()
+    # What the run printed is in Hydra's job log too (it logs through print, not logging).
+    log = (tmp_path / "out" / "cli.log").read_text()
+    assert f"run {runs[0].info.run_id} FINISHED" in log and "eval_acc=" in log
 
 
 @pytest.mark.slow

@@ -260,6 +260,13 @@ def test_a_stacked_sweep_equals_the_same_sweep_unstacked(tmp_path):
         # it trained in a stack.
         assert "time_stack_wait_s" in a["metrics"] and "time_stack_wait_s" not in b["metrics"]
         assert (a["stack"], b["stack"]) == ("3 seeds", None)
+    # Each job's Hydra log has its own lines, though a stack's seeds print from threads of one
+    # process: its FINISHED line with its run, and none of its siblings'.
+    for mode, runs in stores.items():
+        for seed, r in runs.items():
+            log = (tmp_path / mode / "multirun" / str(seed) / "cli.log").read_text()
+            assert f"seed={seed}: FINISHED" in log and r["id"] in log, (mode, log)
+            assert log.count("FINISHED") == 1, (mode, log)
     # Early stopping is per seed: they stopped at different steps, each as it does alone.
     assert len({len(r["losses"]) for r in alone.values()}) > 1
 

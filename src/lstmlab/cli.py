@@ -29,6 +29,7 @@ from lstmlab.config import (
 from lstmlab.data import DataError
 from lstmlab.experiment import Job, collector_paused, load_data, run
 from lstmlab.sweeps.preflight import MULTIRUN_FLAGS, check, one_line
+from lstmlab.tracking.console import copied_to, job_log_file
 from lstmlab.training.signals import GracefulStop, Stopped
 
 register_configs()
@@ -133,6 +134,11 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
+    with copied_to(job_log_file(HydraConfig.get())):
+        return _job(cfg)
+
+
+def _job(cfg: DictConfig) -> float:
     try:
         settings = to_settings(cfg)
     except (ConfigError, OmegaConfBaseException) as exc:
