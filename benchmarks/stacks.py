@@ -16,6 +16,7 @@ products cost what the K small ones saved); Keras 3's ``stateless_call`` vectori
     .venv/bin/python benchmarks/stacks.py --stacks 1 10 --steps 2000 --repeats 3 --json
     .venv/bin/python benchmarks/stacks.py --shape japanese-vowels --stacks 1 5 --steps 200
     .venv/bin/python benchmarks/stacks.py --dropout 0.2 --stacks 1 10   # dropout's masks too
+    .venv/bin/python benchmarks/stacks.py --no-jit   # TensorFlow's graph mode, not XLA
 """
 
 from __future__ import annotations
@@ -98,30 +99,32 @@ def timed(call, zero, full) -> tuple[float, float]:
     return compiled, len(full[0]) / (time.perf_counter() - t0)
 
 
-def one_seed(shape: Shape, steps: int, dropout: float) -> tuple[float, float]:
+def one_seed(shape: Shape, steps: int, dropout: float, jit: bool = True) -> tuple[float, float]:
     (model,) = models(shape, 1, dropout)
     xs, ys = batches(shape, steps, 1)
     lrs = np.full(steps, 0.001, np.float32)
-    run = compiled_loop(model, shape.task)
+    run = compiled_loop(model, shape.task, jit=jit)
     x, y = xs[:, 0], ys[:, 0]
     return timed(run, (x, y, np.int32(0), lrs), (x, y, np.int32(steps), lrs))
 
 
-def stacked(shape: Shape, k: int, steps: int, dropout: float) -> tuple[float, float]:
-    stack = Stack(models(shape, k, dropout), shape.task)
+def stacked(shape: Shape, k: int, steps: int, dropout: float,
+            jit: bool = True) -> tuple[float, float]:  # fmt: skip
+    stack = Stack(models(shape, k, dropout), shape.task, jit)
     xs, ys = batches(shape, steps, k)
     lrs = np.full((steps, k), 0.001, np.float32)
     return timed(stack.run, (xs, ys, [0] * k, lrs), (xs, ys, [steps] * k, lrs))
 
 
-def measure(name: str, stacks: list[int], steps: int, repeats: int, dropout: float = 0.0) -> dict:
+def measure(name: str, stacks: list[int], steps: int, repeats: int, dropout: float = 0.0,
+            jit: bool = True) -> dict:  # fmt: skip
     shape = Shape(*SHAPES[name])
-    one = [one_seed(shape, steps, dropout) for _ in range(repeats)]
+    one = [one_seed(shape, steps, dropout, jit) for _ in range(repeats)]
     base = statistics.median(s for _, s in one)
     rows = [{"program": "one seed (compiled loop)", "seeds": 1,
              "compile_s": statistics.median(c for c, _ in one), "steps_per_s": base}]  # fmt: skip
     for k in stacks:
-        seen = [stacked(shape, k, steps, dropout) for _ in range(repeats)]
+        seen = [stacked(shape, k, steps, dropout, jit) for _ in range(repeats)]
         rows.append({"program": "stack", "seeds": k,
                      "compile_s": statistics.median(c for c, _ in seen),
                      "steps_per_s": statistics.median(s for _, s in seen)})  # fmt: skip
@@ -129,7 +132,7 @@ def measure(name: str, stacks: list[int], steps: int, repeats: int, dropout: flo
         row["seed_steps_per_s"] = row["steps_per_s"] * row["seeds"]
         row["vs_one_seed"] = row["seed_steps_per_s"] / base
     return {"shape": name, "units": shape.units, "batch": shape.batch, "steps": steps,
-            "repeats": repeats, "cpus": os.cpu_count(), "dropout": dropout,
+            "repeats": repeats, "cpus": os.cpu_count(), "dropout": dropout, "jit": jit,
             "rows": rows}  # fmt: skip
 
 
@@ -138,7 +141,8 @@ def table(result: dict) -> str:
         f"BiLSTM({result['units']})"
         + (f" with dropout {result['dropout']:g}" if result.get("dropout") else "")
         + f" on {result['shape']} batches of {result['batch']}, "
-        f"{result['steps']} steps a chunk, "
+        + ("" if result.get("jit", True) else "graph mode (no XLA), ")
+        + f"{result['steps']} steps a chunk, "
         f"{result['cpus']} CPUs, median of {result['repeats']}",
         "",
         "| program | seeds | compile s | steps/s | seed-steps/s | vs one seed |",
@@ -159,9 +163,11 @@ def main() -> None:
     parser.add_argument("--shape", choices=list(SHAPES), default="cumsum")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--dropout", type=float, default=0.0, help="the models' model.dropout")
+    parser.add_argument("--no-jit", dest="jit", action="store_false",
+                        help="TensorFlow's graph mode (one graph whatever K), not XLA")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="and the result as JSON, last line")
     args = parser.parse_args()
-    result = measure(args.shape, args.stacks, args.steps, args.repeats, args.dropout)
+    result = measure(args.shape, args.stacks, args.steps, args.repeats, args.dropout, args.jit)
     print(table(result))
     if args.json:
         print(json.dumps(result))

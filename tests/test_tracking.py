@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -190,3 +191,30 @@ def test_a_logged_model_records_the_pins_without_mapping_the_installed_packages(
     folder = mlflow.artifacts.download_artifacts(f"models:/{output.model_id}")
     pins = (Path(folder) / "requirements.txt").read_text().split()
     assert set(requirements()) <= set(pins)
+
+
+def test_each_threads_console_output_goes_to_its_own_job_log(tmp_path, capsys):
+    """tracking.console: a stack's seeds print from threads of one process; each one's lines
+    reach the console and its own file, a terminal's redraws (escape codes) only the console."""
+    from lstmlab.tracking.console import copied_to
+
+    def job(k: int) -> None:
+        with copied_to(tmp_path / f"{k}.log"):
+            print(f"job {k} line")
+            print("\x1b[2K\rbar", end="")
+            print(f"job {k} warning", file=sys.stderr)
+
+    threads = [threading.Thread(target=job, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("after the jobs")
+    for k in range(2):
+        assert (tmp_path / f"{k}.log").read_text() == f"job {k} line\njob {k} warning\n"
+    out, err = capsys.readouterr()
+    assert "job 0 line" in out and "job 1 line" in out and "bar" in out and "after" in out
+    assert "job 1 warning" in err
+    with copied_to(None):  # no job log (hydra/job_logging=disabled): the console only
+        print("alone")
+    assert capsys.readouterr().out == "alone\n"

@@ -69,8 +69,9 @@ def copied_to(path: Path | None) -> Iterator[None]:
         yield
         return
     for name in ("stdout", "stderr"):
-        if not isinstance(getattr(sys, name), _Copy):
-            setattr(sys, name, _Copy(getattr(sys, name)))
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, _Copy):  # None: no console at all
+            setattr(sys, name, _Copy(stream))
     previous = getattr(_job, "file", None)
     _job.file = file
     try:
