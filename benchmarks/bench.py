@@ -594,7 +594,7 @@ def stack_sweep_report(folder: Path) -> tuple[str, list[str]]:
         for mode in ("null", "1"):
             place = folder / f"{name}-{mode}"
             place.mkdir(parents=True)
-            walls[mode], store = sweep_phases.run(
+            walls[mode], store, _ = sweep_phases.run(
                 [*overrides, f"hydra.launcher.stack_seeds={mode}"], place
             )
             losses[mode] = _final_losses(store)

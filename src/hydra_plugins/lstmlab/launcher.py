@@ -15,9 +15,9 @@ takes three parts of it away:
 
 hydra/launcher=basic and ray are Hydra's basic launcher and hydra-ray-launcher (BasicLauncher,
 RayLauncher: the same keys, jobs, numbers and folders). All three compose their jobs with
-JobConfigs (Ray when it stacks; BasicLauncher: 10 seeds of the default run 14.6 s instead of
-16.6, the median of 4 on 2 cores) and train the jobs that differ only in their seed as stacks
-when hydra.launcher.stack_seeds asks (run_stacked; Ray sends a stack as one task).
+JobConfigs (Ray when it stacks; docs/speed.md measures what it saves) and train the jobs that
+differ only in their seed as stacks when hydra.launcher.stack_seeds asks (run_stacked; Ray
+sends a stack as one task).
 """
 
 from __future__ import annotations
