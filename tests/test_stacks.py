@@ -267,6 +267,9 @@ def test_a_stacked_sweep_equals_the_same_sweep_unstacked(tmp_path):
             log = (tmp_path / mode / "multirun" / str(seed) / "cli.log").read_text()
             assert f"seed={seed}: FINISHED" in log and r["id"] in log, (mode, log)
             assert log.count("FINISHED") == 1, (mode, log)
+            # ... and, stacked, the line saying how its seeds trained (printed once on the
+            # console, by whichever seed's thread formed the stack).
+            assert ("3 seeds train as one stack" in log) == (mode == "null"), (mode, log)
     # Early stopping is per seed: they stopped at different steps, each as it does alone.
     assert len({len(r["losses"]) for r in alone.values()}) > 1
 

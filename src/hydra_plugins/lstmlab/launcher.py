@@ -250,10 +250,12 @@ def run_stacked(
         if len(stack) == 1:
             returns[stack[0]] = one(composed(*jobs[stack[0]]))
             continue
+        from lstmlab.tracking.console import to_job_log
         from lstmlab.training.stacks import StackGroup
 
         configs = [composed(*jobs[i]) for i in stack]
-        group = StackGroup(len(stack), on_turn=lambda k, c=configs: _in_place(c[k]))
+        group = StackGroup(len(stack), on_turn=lambda k, c=configs: _in_place(c[k]),
+                           note=to_job_log)  # fmt: skip
         done = group.run([lambda c=c: one(c) for c in configs])
         for i, ret in zip(stack, done, strict=True):
             returns[i] = ret  # type: ignore[assignment]

@@ -50,6 +50,14 @@ class _Copy:
         return getattr(self.stream, name)
 
 
+def to_job_log(line: str) -> None:
+    """line into the calling thread's job log only (not the console): what a stack of seeds
+    said once on the console, repeated in each of its other jobs' logs."""
+    file = getattr(_job, "file", None)
+    if file is not None:
+        file.write(line + "\n")
+
+
 def job_log_file(hydra: DictConfig) -> Path | None:
     """The file Hydra's job logging writes to (hydra.job_logging.handlers.file.filename), or
     None where there is none (hydra/job_logging=disabled or a config without a file)."""

@@ -551,12 +551,19 @@ class StackGroup:
     as member k and returns their results (or raises the first one's exception...)."""
 
     def __init__(self, size: int, on_turn: Callable[[int], None] | None = None,
-                 say: Callable[[str], None] | None = None):  # fmt: skip
+                 say: Callable[[str], None] | None = None,
+                 note: Callable[[str], None] | None = None):  # fmt: skip
         self.size = size
         # Called in a member's thread whenever it gets its turn back (the launcher puts its
         # job's Hydra config back in place).
         self.on_turn = on_turn or (lambda k: None)
         self.say = say or (lambda line: print(line, flush=True))
+        # How the members train is said once, in the thread that formed the stacks; note
+        # repeats it in every other member's thread when it next has its turn (the launcher:
+        # into that job's own log only, not the console again).
+        self.note = note or (lambda line: None)
+        self.said: str | None = None
+        self.told: set[int] = set()
         self.lock = threading.Condition()
         self.active = set(range(size))
         self.pending: dict[int, _Chunk] = {}
@@ -617,6 +624,9 @@ class StackGroup:
                 self.lock.wait()
             self.on_turn(k)
         result = self.results.pop(k)
+        if self.said is not None and k not in self.told:
+            self.told.add(k)
+            self.note(self.said)
         if isinstance(result, BaseException):
             raise result
         return result
@@ -649,6 +659,13 @@ class StackGroup:
         else:
             self._stacked(chunks)
 
+    def _announce(self, line: str) -> None:
+        self.said = line
+        builder = getattr(_member, "value", None)
+        if builder is not None:
+            self.told.add(builder.index)
+        self.say(line)
+
     def _build(self, chunks: dict[int, _Chunk]) -> None:
         """The members' stacks: as many seeds a stack as their chunks' arrays fit in
         schedule.max_chunk_mb (a stack's chunk holds every seed's batches)."""
@@ -661,7 +678,7 @@ class StackGroup:
                 f"two seeds' chunks take {2 * one / MB:.3g} MB, over "
                 f"schedule.max_chunk_mb={first.budget_mb:g}"
             )
-            self.say(f"lstmlab: {len(members)} seeds train one by one: {self.unstacked}")
+            self._announce(f"lstmlab: {len(members)} seeds train one by one: {self.unstacked}")
             return
         parts = [members[i : i + fit] for i in range(0, len(members), fit)]
         try:
@@ -669,16 +686,16 @@ class StackGroup:
                       for part in parts]  # fmt: skip
         except Unstackable as exc:
             self.unstacked = str(exc)
-            self.say(f"lstmlab: {len(members)} seeds train one by one: {exc}")
+            self._announce(f"lstmlab: {len(members)} seeds train one by one: {exc}")
             return
         self.stacks = stacks
         self.slots = {k: (s, i) for s, part in enumerate(parts) for i, k in enumerate(part)}
         self.keys = [repr((len(part), first.model.to_json(), first.task, first.jit))
                      for part in parts]  # fmt: skip
         if len(parts) == 1:
-            self.say(f"lstmlab: {len(members)} seeds train as one stack")
+            self._announce(f"lstmlab: {len(members)} seeds train as one stack")
         else:
-            self.say(
+            self._announce(
                 f"lstmlab: {len(members)} seeds train as {len(parts)} stacks of at most {fit} "
                 f"(their chunks within schedule.max_chunk_mb={first.budget_mb:g})"
             )
