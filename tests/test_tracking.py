@@ -218,3 +218,30 @@ def test_each_threads_console_output_goes_to_its_own_job_log(tmp_path, capsys):
     with copied_to(None):  # no job log (hydra/job_logging=disabled): the console only
         print("alone")
     assert capsys.readouterr().out == "alone\n"
+
+
+def test_a_jobs_background_thread_prints_to_the_jobs_log(tmp_path, capsys):
+    """tracking.console.in_this_job (the store writer's thread): its lines reach the log of
+    the job that started it, and the console only once that job's file is closed."""
+    from lstmlab.tracking.console import copied_to, in_this_job
+
+    printed, go, done = threading.Event(), threading.Event(), threading.Event()
+
+    def background() -> None:
+        print("from the writer")
+        printed.set()
+        go.wait(5)
+        print("after the job", file=sys.stderr)
+        done.set()
+
+    with copied_to(tmp_path / "job.log"):
+        thread = threading.Thread(target=in_this_job(background))
+        thread.start()
+        print("the job")
+        assert printed.wait(5)
+    go.set()
+    assert done.wait(5)
+    thread.join()
+    assert sorted((tmp_path / "job.log").read_text().splitlines()) == ["from the writer", "the job"]
+    _, err = capsys.readouterr()
+    assert "after the job" in err

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,17 +37,35 @@ class _Copy:
         written = self.stream.write(text)
         file = getattr(_job, "file", None)
         if file is not None and "\x1b" not in text:
-            file.write(text)
+            # A job's background thread (in_this_job) may outlive the job's file.
+            with suppress(ValueError):
+                file.write(text)
         return written
 
     def flush(self) -> None:
         self.stream.flush()
         file = getattr(_job, "file", None)
         if file is not None:
-            file.flush()
+            with suppress(ValueError):
+                file.flush()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
+
+
+def in_this_job(target: Callable[..., Any]) -> Callable[..., Any]:
+    """target, for a thread the calling thread starts: what it prints goes to the calling
+    thread's job log too (the store writer's warnings belong to the job whose run it writes);
+    once the job's file is closed, to the console only."""
+    file = getattr(_job, "file", None)
+    if file is None:
+        return target
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        _job.file = file
+        return target(*args, **kwargs)
+
+    return run
 
 
 def to_job_log(line: str) -> None:

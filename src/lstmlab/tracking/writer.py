@@ -13,6 +13,8 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from lstmlab.tracking.console import in_this_job
+
 
 def unreachable(exc: BaseException) -> bool:
     """Whether a failed write failed because the store did not answer (a server that is down
@@ -84,7 +86,8 @@ class Writer:
         self._abandoned = False
         self._spool: Any = None  # lstmlab.tracking.spool.Spool, made when first needed
         self._spooled = 0  # metric batches in the spool, not sent yet
-        self._thread = threading.Thread(target=self._work, name="lstmlab-writer", daemon=True)
+        self._thread = threading.Thread(target=in_this_job(self._work), name="lstmlab-writer",
+                                        daemon=True)  # fmt: skip
         self._thread.start()
 
     def _stalled(self) -> bool:
